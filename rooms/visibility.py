@@ -206,3 +206,14 @@ def view(case: Case, pid: ParticipantId) -> View:
     base["mediator"] = mediator_status(case, me)
     base["joint"] = {"status": case.joint.status.value, "my_consent": case.joint.consent_of(me.role)}
     return base
+
+
+def history_places(case: Case, pid: ParticipantId) -> frozenset[Place]:
+    """Chats whose history ``pid`` may ask for: a party its own caucus and joint (where it
+    only ever gets boxes addressed to or sent by itself); the mediator every chat."""
+    me = case.get(pid)
+    if me is None:
+        return frozenset()
+    if me.role is Role.MEDIATOR:
+        return frozenset({Place.VICTIM_CAUCUS, Place.RESPONDENT_CAUCUS, Place.JOINT})
+    return frozenset({CAUCUS_OF[me.role], Place.JOINT})

@@ -1,0 +1,119 @@
+"""Build the aiohttp application: HTTP API, socket.io, security headers, one store."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+from server import handlers, http_api
+from server.auth import AccountBook, Auth
+from server.cases import CaseRepo
+from server.config import Settings
+from server.crypto import Keyring, load_or_create_key
+from server.publish import Publisher
+from server.ratelimit import DEFAULT_LIMITS, RateLimiter
+from server.sockets import Gateway
+from server.state import Services, services_key
+from server.store.base import Store
+from server.store.memory import MemoryStore
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+ROOM_PAGES = ("/join", "/room", "/console")
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Every response: no caching, no referrer, strict CSP; camera only on room pages."""
+    response: web.StreamResponse = await handler(request)
+    headers = response.headers
+    headers["Cache-Control"] = "no-store"
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["Content-Security-Policy"] = CSP
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    media = "(self)" if request.path.startswith(ROOM_PAGES) else "()"
+    headers["Permissions-Policy"] = f"camera={media}, microphone={media}, geolocation=(), interest-cohort=()"
+    return response
+
+
+@web.middleware
+async def same_origin_writes(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Refuse state-changing requests whose Origin is not on the allowlist (CSRF)."""
+    origin = request.headers.get("Origin")
+    if request.method not in ("GET", "HEAD", "OPTIONS") and origin is not None:
+        if origin not in request.app[services_key].settings.origins():
+            return http_api.fail(403, "not_permitted", "Cross-origin request refused.")
+    return await handler(request)
+
+
+def make_store(settings: Settings) -> Store:
+    """The in-memory store by default; Redis when SULH_REDIS_URL is set."""
+    if settings.redis_url:
+        from server.store.redis import RedisStore
+
+        return RedisStore(settings.redis_url, prefix=settings.redis_prefix)
+    return MemoryStore()
+
+
+def build_app(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    master_key: bytes | None = None,
+    clock: Callable[[], float] = time.time,
+) -> web.Application:
+    """A complete node. ``store``/``master_key``/``clock`` may be given by tests."""
+    store = store if store is not None else make_store(settings)
+    if master_key is None:
+        key_file = settings.secret_key_file or settings.data_dir / "secret.key"
+        master_key = load_or_create_key(key_file)
+    keyring = Keyring(master_key)
+    manager = (
+        socketio.AsyncRedisManager(settings.redis_url, channel=settings.redis_prefix + "socketio")
+        if settings.redis_url
+        else None
+    )
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        cors_allowed_origins=settings.origins(),
+        max_http_buffer_size=settings.max_event_bytes,
+        client_manager=manager,
+        logger=False,
+        engineio_logger=False,
+        ping_interval=10,
+        ping_timeout=10,
+    )
+    auth = Auth(store, keyring, idle=settings.session_idle, absolute=settings.session_absolute,
+                invite_ttl=settings.invite_ttl, clock=clock)
+    accounts_file = None if settings.redis_url else settings.data_dir / "mediators.json"
+    repo = CaseRepo(store, keyring, settings.retention)
+    publisher = Publisher(sio, store, auth, repo)
+    services = Services(settings, store, keyring, auth, AccountBook(store, keyring, accounts_file),
+                        repo, sio, publisher, clock)
+    gateway = Gateway(sio, store=store, auth=auth, repo=repo, publisher=publisher,
+                      limiter=RateLimiter(DEFAULT_LIMITS), retention=settings.retention, clock=clock)
+    handlers.register(gateway)
+
+    app = web.Application(
+        middlewares=[security_headers, http_api.errors, same_origin_writes],
+        client_max_size=64 * 1024,
+    )
+    app[services_key] = services
+    app.add_routes(http_api.routes())
+    sio.attach(app)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        yield
+        await store.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
