@@ -1,0 +1,1 @@
+"""Shared test helpers: real servers to test against (never mocks), started per session."""
