@@ -4,11 +4,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Set
 from typing import Any
 
 from aiohttp import web
 
-from rooms import CaseId, CloseCase, DomainError, ParticipantId, ReissueInvite, Role, open_case, view
+from rooms import (
+    CaseId,
+    CloseCase,
+    DomainError,
+    ParticipantId,
+    ReissueInvite,
+    Role,
+    open_case,
+    view,
+)
 from server import schema as s
 from server.cases import NoSuchCase
 from server.crypto import random_id
@@ -24,7 +34,9 @@ def fail(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
-async def _body(request: web.Request, required: set[str], optional: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
+async def _body(
+    request: web.Request, required: Set[str], optional: Set[str] = frozenset()
+) -> dict[str, Any]:
     try:
         payload = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -116,8 +128,13 @@ async def start_case(
     """Open a case owned by ``account``; returns its id and one invite token per party."""
     ids = {r: ParticipantId(random_id()) for r in Role}
     case = open_case(
-        CaseId(random_id()), label=label, mediator=ids[Role.MEDIATOR],
-        victim=ids[Role.VICTIM], respondent=ids[Role.RESPONDENT], now=svc.clock(), labels=labels,
+        CaseId(random_id()),
+        label=label,
+        mediator=ids[Role.MEDIATOR],
+        victim=ids[Role.VICTIM],
+        respondent=ids[Role.RESPONDENT],
+        now=svc.clock(),
+        labels=labels,
     )
     await svc.repo.create(case)
     owner = {"account": account, "pid": ids[Role.MEDIATOR]}
@@ -139,8 +156,14 @@ async def list_cases(request: web.Request) -> web.Response:
         if case is None:
             await svc.store.remove_from_set(MEDIATOR_CASES, account, case_id)
             continue
-        cases.append({"case_id": case.id, "label": case.label, "status": case.status.value,
-                      "opened_at": case.opened_at})
+        cases.append(
+            {
+                "case_id": case.id,
+                "label": case.label,
+                "status": case.status.value,
+                "opened_at": case.opened_at,
+            }
+        )
     cases.sort(key=lambda c: c["opened_at"], reverse=True)
     return web.json_response({"cases": cases})
 
@@ -156,7 +179,9 @@ async def reissue(request: web.Request) -> web.Response:
     role = request.match_info["role"]
     if role not in ("victim", "respondent"):
         return fail(400, "invalid", "Only a party's invite can be re-issued.")
-    _, after, events = await svc.repo.apply(case_id, ReissueInvite(ParticipantId(pid), Role(role)), clock=svc.clock)
+    _, after, events = await svc.repo.apply(
+        case_id, ReissueInvite(ParticipantId(pid), Role(role)), clock=svc.clock
+    )
     await svc.publisher.publish(after, events)
     seat = after.by_role(Role(role))
     token = await svc.auth.issue_invite(case_id, role, seat.id)
@@ -175,7 +200,11 @@ async def redeem(request: web.Request) -> web.Response:
     body = await _body(request, {"token"})
     invite = await svc.auth.redeem(body["token"])
     if invite is None:
-        return fail(403, "invite_invalid", "This invite link is not valid any more. Ask your mediator for a new one.")
+        return fail(
+            403,
+            "invite_invalid",
+            "This invite link is not valid any more. Ask your mediator for a new one.",
+        )
     case = await svc.repo.get(invite.case_id)
     if case is None or case.status.value == "closed":
         return fail(403, "case_closed", "This case has ended.")
@@ -210,6 +239,9 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return fail(409, exc.code, exc.message)
     except NoSuchCase:
         return fail(404, "not_found", "No such case.")
+    except ConnectionError:
+        log("storage_unavailable", level=40, kind="http")
+        return fail(503, "unavailable", "The service is briefly unavailable; try again.")
     except web.HTTPRequestEntityTooLarge:
         return fail(413, "too_large", "The request is too large.")
     except web.HTTPException as exc:
@@ -222,8 +254,13 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
 
 
 def _code_for(status: int) -> str:
-    return {401: "unauthorized", 403: "not_permitted", 404: "not_found", 405: "invalid",
-            413: "too_large"}.get(status, "invalid")
+    return {
+        401: "unauthorized",
+        403: "not_permitted",
+        404: "not_found",
+        405: "invalid",
+        413: "too_large",
+    }.get(status, "invalid")
 
 
 def routes() -> list[web.RouteDef]:

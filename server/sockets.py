@@ -17,7 +17,7 @@ from typing import Any
 
 import socketio
 
-from rooms import Command, Connect, DomainError, Leave, ProtocolViolation
+from rooms import Command, Connect, DomainError, Leave, ParticipantId, ProtocolViolation
 from rooms.model import Role
 from server.auth import Auth, Session
 from server.cases import CaseRepo, Contention, NoSuchCase
@@ -47,7 +47,7 @@ class Conn:
 
     sid: str
     case_id: str
-    pid: str
+    pid: ParticipantId
     role: Role
     session_hash: str
 
@@ -85,6 +85,15 @@ class Gateway:
 
     # -- connection ------------------------------------------------------------
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        try:
+            await self._admit(sid, environ, auth)
+        except ConnectionError as exc:
+            log("storage_unavailable", level=40, event="connect")
+            raise socketio.exceptions.ConnectionRefusedError(
+                {"code": "unavailable", "message": "The service is briefly unavailable."}
+            ) from exc
+
+    async def _admit(self, sid: str, environ: dict[str, Any], auth: Any) -> None:
         session = await self.auth.session(_token(environ, auth))
         if session is None:
             raise socketio.exceptions.ConnectionRefusedError(
@@ -92,7 +101,7 @@ class Gateway:
             )
         conn = await self._seat(sid, session, auth)
         try:
-            before, after, events = await self.repo.apply(
+            _, after, events = await self.repo.apply(
                 conn.case_id, Connect(conn.pid, pseudonym=_pseudonym(auth)), clock=self.clock
             )
         except (DomainError, NoSuchCase, Invalid) as exc:
@@ -109,12 +118,26 @@ class Gateway:
 
     async def _seat(self, sid: str, session: Session, auth: Any) -> Conn:
         if session.kind == "party" and session.case_id and session.pid and session.role:
-            return Conn(sid, session.case_id, session.pid, Role(session.role), session.token_hash)
+            return Conn(
+                sid,
+                session.case_id,
+                ParticipantId(session.pid),
+                Role(session.role),
+                session.token_hash,
+            )
         if session.kind == "mediator" and session.account:
             case_id = auth.get("case_id") if isinstance(auth, dict) else None
-            owner = await self.store.get("case_owner", case_id) if isinstance(case_id, str) else None
+            owner = (
+                await self.store.get("case_owner", case_id) if isinstance(case_id, str) else None
+            )
             if owner is not None and owner["account"] == session.account:
-                return Conn(sid, str(case_id), str(owner["pid"]), Role.MEDIATOR, session.token_hash)
+                return Conn(
+                    sid,
+                    str(case_id),
+                    ParticipantId(str(owner["pid"])),
+                    Role.MEDIATOR,
+                    session.token_hash,
+                )
         raise socketio.exceptions.ConnectionRefusedError(
             {"code": "not_permitted", "message": "This session cannot join that case."}
         )
@@ -125,14 +148,20 @@ class Gateway:
         if conn is None:
             return
         key = seat_key(conn.case_id, conn.pid)
-        await self.store.remove_from_set(LIVE, key, sid)
-        if await self.store.set_members(LIVE, key):
-            return  # another tab or device of the same seat is still connected
         try:
-            _, after, events = await self.repo.apply(conn.case_id, Leave(conn.pid), clock=self.clock)
+            await self.store.remove_from_set(LIVE, key, sid)
+            if await self.store.set_members(LIVE, key):
+                return  # another tab or device of the same seat is still connected
+            _, after, events = await self.repo.apply(
+                conn.case_id, Leave(conn.pid), clock=self.clock
+            )
+            await self.publisher.publish(after, events)
         except (DomainError, NoSuchCase):
             return  # closed or purged meanwhile: nothing left to update
-        await self.publisher.publish(after, events)
+        except ConnectionError:
+            # Storage is down: the seat stays marked online until it reconnects or the case
+            # is next touched. Separation never depends on presence, only on places.
+            log("storage_unavailable", level=40, case=conn.case_id, event="disconnect")
 
     # -- events ----------------------------------------------------------------
     def on(self, name: str, handler: Handler, *, klass: str, max_bytes: int = 2048) -> None:
@@ -154,10 +183,10 @@ class Gateway:
             return error("rate_limited", "Too many requests; slow down.")
         if _size(payload) > max_bytes:
             return error("too_large", "That message is too large.")
-        if not await self.auth.still_valid(conn.session_hash):
-            self._later_disconnect(sid)
-            return error("unauthorized", "Your session has ended.")
         try:
+            if not await self.auth.still_valid(conn.session_hash):
+                self._later_disconnect(sid)
+                return error("unauthorized", "Your session has ended.")
             return await handler(conn, payload)
         except (Invalid, TooLarge) as exc:
             return error(exc.code, str(exc))
@@ -171,6 +200,9 @@ class Gateway:
             return error("case_closed", "This case no longer exists.")
         except Contention:
             return error("busy", "The case is busy; try again.")
+        except ConnectionError:
+            log("storage_unavailable", level=40, case=conn.case_id, event=name)
+            return error("unavailable", "The service is briefly unavailable; try again.")
         except Exception:  # a bug: log its type only, never the payload
             log("internal_error", level=40, case=conn.case_id, event=name)
             return error("internal", "Something went wrong on the server.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import copy
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +10,11 @@ from typing import Any
 from server.store.base import Versioned
 
 Clock = Callable[[], float]
+
+
+def _copy(record: Any) -> Any:
+    """Round-trip through JSON, as Redis does, so both stores accept and return the same."""
+    return json.loads(json.dumps(record))
 
 
 class MemoryStore:
@@ -29,7 +34,7 @@ class MemoryStore:
         return deadline is None or self._clock() < deadline
 
     async def put(self, kind: str, key: str, record: dict[str, Any], ttl: float | None) -> None:
-        self._records[(kind, key)] = (copy.deepcopy(record), self._deadline(ttl))
+        self._records[(kind, key)] = (_copy(record), self._deadline(ttl))
 
     async def get(self, kind: str, key: str) -> dict[str, Any] | None:
         entry = self._records.get((kind, key))
@@ -38,7 +43,7 @@ class MemoryStore:
         if not self._live(entry[1]):
             del self._records[(kind, key)]
             return None
-        return copy.deepcopy(entry[0])
+        return _copy(entry[0])
 
     async def take(self, kind: str, key: str) -> dict[str, Any] | None:
         record = await self.get(kind, key)
@@ -96,7 +101,7 @@ class MemoryStore:
         if dedupe_key in seen:
             return False
         seen.add(dedupe_key)
-        log.append(copy.deepcopy(record))
+        log.append(_copy(record))
         self._logs[case_id] = (log, seen, self._deadline(ttl))
         return True
 
@@ -105,7 +110,7 @@ class MemoryStore:
         if entry is None or not self._live(entry[2]):
             self._logs.pop(case_id, None)
             return []
-        return copy.deepcopy(entry[0])
+        return _copy(entry[0])
 
     async def purge_case(self, case_id: str) -> None:
         self._cases.pop(case_id, None)
