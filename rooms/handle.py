@@ -231,9 +231,7 @@ def _close_case(case: Case, cmd: c.CloseCase, actor: Participant, now: float) ->
         p.with_(online=False, public_key=None, place=None if p.role in PARTY_ROLES else Place.AWAY)
         for p in case.participants
     )
-    case = case.with_(
-        status=CaseStatus.CLOSED, closed_at=now, participants=seats, joint=Joint()
-    )
+    case = case.with_(status=CaseStatus.CLOSED, closed_at=now, participants=seats, joint=Joint())
     return case, (e.CaseClosed(actor.id),)
 
 

@@ -25,7 +25,9 @@ def open_case(
         raise ValueError("participant ids must be distinct")
     names = {**DEFAULT_LABELS, Role.MEDIATOR: "Mediator", **(labels or {})}
     seats = tuple(
-        Participant(id=ids[r], role=r, label=names[r], place=Place.AWAY if r is Role.MEDIATOR else None)
+        Participant(
+            id=ids[r], role=r, label=names[r], place=Place.AWAY if r is Role.MEDIATOR else None
+        )
         for r in Role
     )
     return Case(id=case_id, label=label, status=CaseStatus.OPEN, participants=seats, opened_at=now)

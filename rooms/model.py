@@ -88,7 +88,7 @@ class Joint:
         rest = tuple((r, a) for r, a in self.consents if r is not role)
         if agree is None:
             return Joint(self.status, rest)
-        return Joint(self.status, tuple(sorted(rest + ((role, agree),), key=lambda c: c[0].value)))
+        return Joint(self.status, tuple(sorted((*rest, (role, agree)), key=lambda c: c[0].value)))
 
 
 @dataclass(frozen=True)

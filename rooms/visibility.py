@@ -14,7 +14,16 @@ from typing import Any
 
 from rooms import events as e
 from rooms.ids import ParticipantId
-from rooms.model import CAUCUS_OF, PARTY_ROLES, Case, CaseStatus, JointStatus, Participant, Place, Role
+from rooms.model import (
+    CAUCUS_OF,
+    PARTY_ROLES,
+    Case,
+    CaseStatus,
+    JointStatus,
+    Participant,
+    Place,
+    Role,
+)
 
 View = dict[str, Any]
 
@@ -83,7 +92,8 @@ def audience(case: Case, event: e.Event) -> frozenset[ParticipantId]:
     if isinstance(event, e.MessagePosted):
         return frozenset({event.subject, *event.recipients})
     if isinstance(event, e.KeyPublished):
-        return chat_peers(case, event.subject) | {event.subject}
+        # The mediator's console shows every seat's key, joined or not.
+        return chat_peers(case, event.subject) | _with_mediator(case, event.subject)
     if isinstance(event, (e.PartyJoined, e.JointAnswered, e.SafetyExited, e.InviteReissued)):
         return _with_mediator(case, event.subject)
     if isinstance(event, e.ParticipantLeft):
@@ -92,7 +102,14 @@ def audience(case: Case, event: e.Event) -> frozenset[ParticipantId]:
         return _with_mediator(case, event.subject)
     if isinstance(
         event,
-        (e.MediatorOnline, e.MediatorMoved, e.JointProposed, e.JointOpened, e.JointClosed, e.CaseClosed),
+        (
+            e.MediatorOnline,
+            e.MediatorMoved,
+            e.JointProposed,
+            e.JointOpened,
+            e.JointClosed,
+            e.CaseClosed,
+        ),
     ):
         return _everyone(case)
     raise TypeError(f"no audience rule for {type(event).__name__}")
@@ -204,7 +221,10 @@ def view(case: Case, pid: ParticipantId) -> View:
         }
         return base
     base["mediator"] = mediator_status(case, me)
-    base["joint"] = {"status": case.joint.status.value, "my_consent": case.joint.consent_of(me.role)}
+    base["joint"] = {
+        "status": case.joint.status.value,
+        "my_consent": case.joint.consent_of(me.role),
+    }
     return base
 
 

@@ -33,7 +33,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     if changes:
         from dataclasses import replace
 
-        settings = replace(settings, **changes)  # type: ignore[arg-type]
+        settings = replace(settings, **changes)
     return settings
 
 

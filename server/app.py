@@ -41,7 +41,9 @@ async def security_headers(request: web.Request, handler: Any) -> web.StreamResp
     headers["X-Frame-Options"] = "DENY"
     headers["Cross-Origin-Opener-Policy"] = "same-origin"
     media = "(self)" if request.path.startswith(ROOM_PAGES) else "()"
-    headers["Permissions-Policy"] = f"camera={media}, microphone={media}, geolocation=(), interest-cohort=()"
+    headers["Permissions-Policy"] = (
+        f"camera={media}, microphone={media}, geolocation=(), interest-cohort=()"
+    )
     return response
 
 
@@ -49,10 +51,11 @@ async def security_headers(request: web.Request, handler: Any) -> web.StreamResp
 async def same_origin_writes(request: web.Request, handler: Any) -> web.StreamResponse:
     """Refuse state-changing requests whose Origin is not on the allowlist (CSRF)."""
     origin = request.headers.get("Origin")
-    if request.method not in ("GET", "HEAD", "OPTIONS") and origin is not None:
-        if origin not in request.app[services_key].settings.origins():
-            return http_api.fail(403, "not_permitted", "Cross-origin request refused.")
-    return await handler(request)
+    writes = request.method not in ("GET", "HEAD", "OPTIONS")
+    if writes and origin is not None and origin not in request.app[services_key].settings.origins():
+        return http_api.fail(403, "not_permitted", "Cross-origin request refused.")
+    response: web.StreamResponse = await handler(request)
+    return response
 
 
 def make_store(settings: Settings) -> Store:
@@ -92,15 +95,38 @@ def build_app(
         ping_interval=10,
         ping_timeout=10,
     )
-    auth = Auth(store, keyring, idle=settings.session_idle, absolute=settings.session_absolute,
-                invite_ttl=settings.invite_ttl, clock=clock)
+    auth = Auth(
+        store,
+        keyring,
+        idle=settings.session_idle,
+        absolute=settings.session_absolute,
+        invite_ttl=settings.invite_ttl,
+        clock=clock,
+    )
     accounts_file = None if settings.redis_url else settings.data_dir / "mediators.json"
     repo = CaseRepo(store, keyring, settings.retention)
     publisher = Publisher(sio, store, auth, repo)
-    services = Services(settings, store, keyring, auth, AccountBook(store, keyring, accounts_file),
-                        repo, sio, publisher, clock)
-    gateway = Gateway(sio, store=store, auth=auth, repo=repo, publisher=publisher,
-                      limiter=RateLimiter(DEFAULT_LIMITS), retention=settings.retention, clock=clock)
+    services = Services(
+        settings,
+        store,
+        keyring,
+        auth,
+        AccountBook(store, keyring, accounts_file),
+        repo,
+        sio,
+        publisher,
+        clock,
+    )
+    gateway = Gateway(
+        sio,
+        store=store,
+        auth=auth,
+        repo=repo,
+        publisher=publisher,
+        limiter=RateLimiter(DEFAULT_LIMITS),
+        retention=settings.retention,
+        clock=clock,
+    )
     handlers.register(gateway)
 
     app = web.Application(

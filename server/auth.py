@@ -21,7 +21,11 @@ from server.crypto import Keyring, hash_password, new_token, random_id, verify_p
 from server.store.base import Store
 
 SESSION, INVITE, SEAT_INVITE, SEAT_SESSIONS, CASE_SESSIONS = (
-    "session", "invite", "seat_invite", "seat_sessions", "case_sessions",
+    "session",
+    "invite",
+    "seat_invite",
+    "seat_sessions",
+    "case_sessions",
 )
 MEDIATOR, MEDIATOR_CASES = "mediator", "mediator_cases"
 

@@ -63,7 +63,11 @@ class Settings:
         """The socket.io/HTTP origin allowlist: configured, or this server's own address."""
         if self.allowed_origins:
             return list(self.allowed_origins)
-        hosts = {self.host, "127.0.0.1", "localhost"} if self.host in ("127.0.0.1", "localhost") else {self.host}
+        hosts = (
+            {self.host, "127.0.0.1", "localhost"}
+            if self.host in ("127.0.0.1", "localhost")
+            else {self.host}
+        )
         return sorted(f"http://{h}:{self.port}" for h in hosts)
 
 

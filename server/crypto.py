@@ -65,7 +65,10 @@ class Keyring:
     @staticmethod
     def _derive(master: bytes, purpose: bytes) -> bytes:
         return nacl.hash.blake2b(
-            b"", key=master, person=purpose.ljust(16, b"\0"), digest_size=32,
+            b"",
+            key=master,
+            person=purpose.ljust(16, b"\0"),
+            digest_size=32,
             encoder=nacl.encoding.RawEncoder,
         )
 

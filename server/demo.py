@@ -35,8 +35,10 @@ def run_demo(settings: Settings) -> int:
             f"  Mediator console: {base}/console\n"
             f"    email:    {DEMO_EMAIL}\n"
             f"    password: {password}\n"
-            f"  Invite for Party A (open in a second browser window): {base}/join#{tokens['victim']}\n"
-            f"  Invite for Party B (open in a third browser window):  {base}/join#{tokens['respondent']}\n"
+            "  Invite for Party A (open in a second browser window):\n"
+            f"    {base}/join#{tokens['victim']}\n"
+            "  Invite for Party B (open in a third browser window):\n"
+            f"    {base}/join#{tokens['respondent']}\n"
             f"  Case id: {case_id}\n",
             flush=True,
         )
@@ -45,5 +47,3 @@ def run_demo(settings: Settings) -> int:
     app.cleanup_ctx.append(announce)
     web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None)
     return 0
-
-

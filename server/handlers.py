@@ -8,9 +8,9 @@ from typing import Any
 
 from rooms import (
     ConsentJoint,
-    NotPermitted,
     Leave,
     MoveMediator,
+    NotPermitted,
     PostMessage,
     ProposeJoint,
     PublishKey,
@@ -91,8 +91,11 @@ def register(gw: Gateway) -> None:
         posted = events[0]
         at = gw.clock()
         record = {
-            "id": message_id, "from": conn.pid, "place": posted.place.value,  # type: ignore[attr-defined]
-            "at": at, "boxes": boxes,
+            "id": message_id,
+            "from": conn.pid,
+            "place": posted.place.value,  # type: ignore[attr-defined]
+            "at": at,
+            "boxes": boxes,
         }
         fresh = await gw.store.append_message(
             conn.case_id, record, f"{conn.pid}:{message_id}", gw.retention
@@ -146,6 +149,10 @@ def register(gw: Gateway) -> None:
 
 def _item(record: dict[str, Any], box: dict[str, str], *, to: str) -> dict[str, Any]:
     return {
-        "id": record["id"], "from": record["from"], "to": to,
-        "place": record["place"], "at": record["at"], "box": box,
+        "id": record["id"],
+        "from": record["from"],
+        "to": to,
+        "place": record["place"],
+        "at": record["at"],
+        "box": box,
     }

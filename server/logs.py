@@ -20,7 +20,11 @@ logger = logging.getLogger("sulh")
 
 def log(name: str, level: int = logging.INFO, **fields: Any) -> None:
     """Emit one JSON line: ``name`` plus only the whitelisted ``fields``."""
-    safe = {k: v for k, v in fields.items() if k in ALLOWED_FIELDS and isinstance(v, (str, int, float, bool))}
+    safe = {
+        k: v
+        for k, v in fields.items()
+        if k in ALLOWED_FIELDS and isinstance(v, (str, int, float, bool))
+    }
     logger.log(level, json.dumps({"msg": name, **safe}, sort_keys=True))
 
 

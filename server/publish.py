@@ -34,9 +34,7 @@ def seat_key(case_id: str, pid: str) -> str:
 class Publisher:
     """Carries out the effects of events: state refreshes, notices, revocations."""
 
-    def __init__(
-        self, sio: socketio.AsyncServer, store: Store, auth: Auth, repo: CaseRepo
-    ) -> None:
+    def __init__(self, sio: socketio.AsyncServer, store: Store, auth: Auth, repo: CaseRepo) -> None:
         self._sio = sio
         self._store = store
         self._auth = auth
@@ -74,7 +72,7 @@ class Publisher:
             await self.disconnect_seat(case.id, event.subject)
             log("seat_ended", case=case.id, kind=type(event).__name__)
         elif isinstance(event, e.CaseClosed):
-            parties = [p.id for p in case.participants if p.role is not Role.MEDIATOR]
+            parties: list[str] = [p.id for p in case.participants if p.role is not Role.MEDIATOR]
             await self._auth.revoke_case(case.id, parties)
             # Purge the chat log, then keep only the closed, key-less record for the outcome.
             await self._store.purge_case(case.id)

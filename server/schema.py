@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Set
 from typing import Any
 
 from rooms.model import Place
@@ -35,7 +36,9 @@ class TooLarge(Invalid):
     code = "too_large"
 
 
-def obj(payload: Any, required: set[str], optional: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
+def obj(
+    payload: Any, required: Set[str], optional: Set[str] = frozenset()
+) -> dict[str, Any]:
     """A JSON object with exactly the ``required`` keys plus any of ``optional``."""
     if payload is None and not required:
         return {}
@@ -53,7 +56,7 @@ def ident(value: Any, what: str = "id") -> str:
     """An opaque id: 1-64 URL-safe characters."""
     if not isinstance(value, str) or not ID_RE.match(value):
         raise Invalid(f"Malformed {what}.")
-    return value
+    return str(value)
 
 
 def b64bytes(value: Any, *, what: str, exact: int | None = None, max_len: int = 64) -> bytes:
@@ -82,7 +85,7 @@ def text(value: Any, *, what: str, max_len: int) -> str:
         raise TooLarge(f"{what} is too long.")
     if any(not ch.isprintable() for ch in value):
         raise Invalid(f"{what} contains control characters.")
-    return value
+    return str(value)
 
 
 def place(value: Any, *, allow_away: bool = False) -> Place:

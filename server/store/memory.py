@@ -5,16 +5,20 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from server.store.base import Versioned
 
 Clock = Callable[[], float]
 
 
-def _copy(record: Any) -> Any:
+T = TypeVar("T")
+
+
+def _copy(record: T) -> T:
     """Round-trip through JSON, as Redis does, so both stores accept and return the same."""
-    return json.loads(json.dumps(record))
+    copied: T = json.loads(json.dumps(record))
+    return copied
 
 
 class MemoryStore:

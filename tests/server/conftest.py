@@ -44,7 +44,9 @@ class Node:
 
     async def mediator_login(self, email: str = "m@example.org") -> str:
         await self.services.accounts.add(email, PASSWORD)
-        status, body = await post(self.base_url, "/api/login", {"email": email, "password": PASSWORD})
+        status, body = await post(
+            self.base_url, "/api/login", {"email": email, "password": PASSWORD}
+        )
         assert status == 200, body
         return str(body["session"])
 
@@ -61,7 +63,9 @@ class Node:
         people = [Person(self.base_url, token, "mediator", case_id=case_id)]
         for role in ("victim", "respondent"):
             url = str(created["invites"][role])  # type: ignore[index]
-            status, body = await post(self.base_url, "/api/invites/redeem", {"token": url.split("#", 1)[1]})
+            status, body = await post(
+                self.base_url, "/api/invites/redeem", {"token": url.split("#", 1)[1]}
+            )
             assert status == 200, body
             people.append(Person(self.base_url, body["session"], role, case_id=case_id))
         if connect:

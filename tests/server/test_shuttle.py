@@ -40,7 +40,9 @@ async def test_encrypted_chat_reaches_only_the_caucus_and_decrypts(node: Node) -
     m, v, r = await node.three()
     await v.wait_state(lambda s: s["peers"][0]["public_key"] is not None)
     await m.wait_state(lambda s: all(p["public_key"] for p in s["participants"]))
-    ack = await v.send_text({m.last_state()["me"]["id"]: v.peer_key(m.last_state()["me"]["id"])}, "hello mediator")
+    ack = await v.send_text(
+        {m.last_state()["me"]["id"]: v.peer_key(m.last_state()["me"]["id"])}, "hello mediator"
+    )
     assert ack["ok"], ack
     msg = await m.wait_event("chat.message")
     v_id = v.last_state()["me"]["id"]
@@ -51,7 +53,9 @@ async def test_encrypted_chat_reaches_only_the_caucus_and_decrypts(node: Node) -
     await m.send_text({v_id: m.peer_key(v_id)}, "I will be with you soon", place="victim_caucus")
     got = await v.wait_event("chat.message")
     m_id = m.last_state()["me"]["id"]
-    assert json.loads(v.open_from(v.peer_key(m_id), got["box"]))["text"] == "I will be with you soon"
+    assert (
+        json.loads(v.open_from(v.peer_key(m_id), got["box"]))["text"] == "I will be with you soon"
+    )
     await quiet()
     assert r.events("chat.message") == []
     history = await v.ok("chat.history", {})
