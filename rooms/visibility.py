@@ -237,3 +237,28 @@ def history_places(case: Case, pid: ParticipantId) -> frozenset[Place]:
     if me.role is Role.MEDIATOR:
         return frozenset({Place.VICTIM_CAUCUS, Place.RESPONDENT_CAUCUS, Place.JOINT})
     return frozenset({CAUCUS_OF[me.role], Place.JOINT})
+
+
+def media_slot_names(case: Case, pid: ParticipantId, sources: tuple[str, ...]) -> list[str]:
+    """How ``pid`` may call the sources of its receive slots: the mediator by participant
+    id; a party only "mediator" or "other_party" (never the other party's id)."""
+    me = case.get(pid)
+    if me is None:
+        raise LookupError(pid)
+    names: list[str] = []
+    for source in sources:
+        other = case.get(ParticipantId(source))
+        if other is None:
+            raise LookupError(source)
+        if me.role is Role.MEDIATOR:
+            names.append(other.id)
+        else:
+            names.append("mediator" if other.role is Role.MEDIATOR else "other_party")
+    return names
+
+
+def may_send_media(case: Case, pid: ParticipantId) -> bool:
+    """Whether ``pid`` may (re)negotiate its connection to the relay: a connected
+    participant of a case that is not closed. Where its media goes is ``media_routes``."""
+    me = case.get(pid)
+    return me is not None and me.online and case.status is not CaseStatus.CLOSED

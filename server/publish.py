@@ -15,6 +15,7 @@ from rooms.model import Role
 from server.auth import Auth
 from server.cases import CaseRepo
 from server.logs import log
+from server.mediahub import MediaHub
 from server.store.base import Store
 
 LIVE = "live"
@@ -34,11 +35,19 @@ def seat_key(case_id: str, pid: str) -> str:
 class Publisher:
     """Carries out the effects of events: state refreshes, notices, revocations."""
 
-    def __init__(self, sio: socketio.AsyncServer, store: Store, auth: Auth, repo: CaseRepo) -> None:
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        store: Store,
+        auth: Auth,
+        repo: CaseRepo,
+        media: MediaHub | None = None,
+    ) -> None:
         self._sio = sio
         self._store = store
         self._auth = auth
         self._repo = repo
+        self._media = media
         self._pending: set[asyncio.Task[None]] = set()
 
     async def state(self, case: Case, pid: str) -> None:
@@ -49,6 +58,9 @@ class Publisher:
         """Tell each event's audience the new state, then the notices, then end sessions."""
         if not events:
             return
+        if self._media is not None:
+            # Media first: a route closes before anyone is told that the mediator moved.
+            await self._media.sync(after)
         targets: set[str] = set()
         for event in events:
             targets |= audience(after, event)

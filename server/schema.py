@@ -114,3 +114,14 @@ def box(value: Any) -> dict[str, str]:
     if len(ct) < BOX_OVERHEAD:
         raise Invalid("ciphertext is too short to be a box.")
     return {"nonce": fields["nonce"], "ciphertext": fields["ciphertext"]}
+
+
+def sdp(value: Any) -> str:
+    """A session description: text, bounded, starting like SDP. Never logged."""
+    if not isinstance(value, str):
+        raise Invalid("sdp must be text.")
+    if len(value) > MAX_SDP:
+        raise TooLarge("sdp is too large.")
+    if not value.startswith("v=0"):
+        raise Invalid("sdp is not a session description.")
+    return value

@@ -23,7 +23,12 @@ from typing import Any
 import aioice.ice
 import av
 import numpy as np
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 SERVER_IP = "127.0.0.1"
@@ -200,6 +205,7 @@ class Inbox:
     video: list[VideoSeen] = field(default_factory=list)
     unreadable: int = 0
     audio: list[AudioSeen] = field(default_factory=list)
+    frames: int = 0  # every frame received, also when not recorded
 
 
 class Client:
@@ -207,9 +213,14 @@ class Client:
 
     def __init__(self, name: str, code: int, address: str, *, slots: int = 2,
                  video: bool = True, width: int = 320, height: int = 240, fps: int = 30,
-                 burst_every: float | None = None) -> None:
+                 burst_every: float | None = None, record: bool = True) -> None:
         self.name, self.code, self.address, self.slots = name, code, address, slots
-        self.pc = RTCPeerConnection()
+        self.record = record
+        # A browser bundles everything; aiortc's default "balanced" policy breaks a second
+        # m-line of the same kind, so bundle explicitly (and use no STUN server).
+        self.pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        )
         self.video = StampedVideoTrack(code, width, height, fps) if video else None
         self.audio = ToneAudioTrack(TONES[code], burst_every)
         self.inbox: dict[tuple[str, int], Inbox] = {}
@@ -218,7 +229,11 @@ class Client:
         self._read: set[int] = set()
         self._made = False
 
-    def _make_transceivers(self) -> None:
+    def prepare(self) -> None:
+        """Add the transceivers (done by the first offer when not called before)."""
+        if self._made:
+            return
+        self._made = True
         for kind, track in (("video", self.video), ("audio", self.audio)):
             if track is not None:
                 self.pc.addTransceiver(track, direction="sendrecv")
@@ -228,9 +243,7 @@ class Client:
                 self.pc.addTransceiver(kind, direction="recvonly")
 
     async def offer(self) -> str:
-        if not self._made:
-            self._made = True
-            self._make_transceivers()
+        self.prepare()
         LOOPBACK_ADDR.set(self.address)
         await self.pc.setLocalDescription(await self.pc.createOffer())
         return str(self.pc.localDescription.sdp)
@@ -240,6 +253,10 @@ class Client:
         answer = await relay.offer(self.name, await self.offer())
         self.answers.append(answer)
         await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        self.start_readers()
+
+    def start_readers(self) -> None:
+        """Read every receiving slot (slot = index among this kind's m-lines)."""
         for kind in ("video", "audio"):
             ts = [t for t in self.pc.getTransceivers() if t.kind == kind]
             for slot, t in enumerate(ts):
@@ -265,6 +282,9 @@ class Client:
             except MediaStreamError:
                 return
             at = now_ms()
+            box.frames += 1
+            if not self.record:
+                continue
             if kind == "video":
                 luma = np.frombuffer(frame.planes[0], dtype=np.uint8).reshape(
                     frame.height, frame.planes[0].line_size
