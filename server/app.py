@@ -9,11 +9,12 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-from server import handlers, http_api
+from server import handlers, http_api, rtc
 from server.auth import AccountBook, Auth
 from server.cases import CaseRepo
 from server.config import Settings
 from server.crypto import Keyring, load_or_create_key
+from server.mediahub import MediaHub
 from server.publish import Publisher
 from server.ratelimit import DEFAULT_LIMITS, RateLimiter
 from server.sockets import Gateway
@@ -105,7 +106,8 @@ def build_app(
     )
     accounts_file = None if settings.redis_url else settings.data_dir / "mediators.json"
     repo = CaseRepo(store, keyring, settings.retention)
-    publisher = Publisher(sio, store, auth, repo)
+    media = MediaHub(settings, clock)
+    publisher = Publisher(sio, store, auth, repo, media)
     services = Services(
         settings,
         store,
@@ -128,6 +130,7 @@ def build_app(
         clock=clock,
     )
     handlers.register(gateway)
+    rtc.register(gateway, media)
 
     app = web.Application(
         middlewares=[security_headers, http_api.errors, same_origin_writes],
@@ -142,4 +145,5 @@ def build_app(
         await store.close()
 
     app.cleanup_ctx.append(lifecycle)
+    app.cleanup_ctx.append(media.lifecycle(repo))
     return app
