@@ -1,9 +1,11 @@
 """This node's media relays, one per case, kept in step with ``rooms.media_routes``.
 
 ``sync(case)`` is called with every new case state this node produces (before anyone
-is told of it), so a route closes before the move is announced. A reconcile loop
-re-reads every local case each ``RECONCILE_EVERY`` seconds, which also applies changes
-made through another node (see docs/operations.md on case affinity).
+is told of it), so a route closes before the move is announced. With Redis, every node
+also announces the ids of cases it changed on ``<prefix>media``; the node holding that
+case's relay re-reads the case and applies it at once. Pub/sub can lose messages, so a
+reconcile loop also re-reads every local case each ``RECONCILE_EVERY`` seconds.
+A case's relay lives on one node: see docs/operations.md on case affinity.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
+
+import redis.asyncio as aioredis
 
 from rooms import Case, CaseStatus, ParticipantId, media_routes
 from server.cases import CaseRepo
@@ -31,6 +35,12 @@ class MediaHub:
         self._clock = clock
         self._relays: dict[str, CaseRelay] = {}
         self._lock = asyncio.Lock()
+        self._redis: aioredis.Redis | None = (
+            aioredis.Redis.from_url(settings.redis_url, socket_timeout=2.0)
+            if settings.redis_url
+            else None
+        )
+        self._channel = settings.redis_prefix + "media"
 
     def ice_servers(self, pid: str) -> list[dict[str, object]]:
         """What a browser should use to reach the relay (TURN when configured)."""
@@ -60,6 +70,38 @@ class MediaHub:
         for p in case.participants:
             if not p.online and p.id in relay.peers:
                 await relay.remove(ParticipantId(p.id))
+
+    async def announce(self, case: Case) -> None:
+        """Tell the other nodes that ``case`` changed (only its opaque id travels)."""
+        if self._redis is None:
+            return
+        try:
+            await self._redis.publish(self._channel, case.id)
+        except (aioredis.RedisError, OSError):
+            log("media_announce_failed", level=30, case=case.id)  # the reconcile loop covers it
+
+    async def _listen(self, repo: CaseRepo) -> None:
+        """Apply other nodes' changes to the relays on this node as they are announced."""
+        assert self._redis is not None
+        while True:
+            try:
+                pubsub = self._redis.pubsub()
+                await pubsub.subscribe(self._channel)
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    case_id = message["data"].decode()
+                    if case_id in self._relays:
+                        case = await repo.get(case_id)
+                        if case is None:
+                            await self.drop(case_id)
+                        else:
+                            await self.sync(case)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log("media_listen_failed", level=30)
+                await asyncio.sleep(RECONCILE_EVERY)
 
     async def drop(self, case_id: str) -> None:
         """Close and forget a case's relay."""
@@ -97,11 +139,17 @@ class MediaHub:
                     except Exception:  # never let the safety net die
                         log("media_reconcile_failed", level=40)
 
-            task = asyncio.get_running_loop().create_task(loop())
+            tasks = [asyncio.get_running_loop().create_task(loop())]
+            if self._redis is not None:
+                tasks.append(asyncio.get_running_loop().create_task(self._listen(repo)))
             yield
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await self.close()
+            if self._redis is not None:
+                await self._redis.aclose()
 
         return run

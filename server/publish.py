@@ -61,6 +61,7 @@ class Publisher:
         if self._media is not None:
             # Media first: a route closes before anyone is told that the mediator moved.
             await self._media.sync(after)
+            await self._media.announce(after)
         targets: set[str] = set()
         for event in events:
             targets |= audience(after, event)
