@@ -13,8 +13,8 @@ from aiohttp import web
 
 from server.config import Settings
 from server.store.redis import RedisStore
-from tests.media.test_through_server import ADDRS, CODES, Signalling, _frames_from
 from tests.media.routing import wait_for
+from tests.media.test_through_server import ADDRS, CODES, Signalling, _frames_from
 from tests.server.conftest import Node, start_node
 from tests.support.client import post
 from tests.support.media import SERVER_IP, Client, loopback_ice, now_ms
