@@ -80,25 +80,35 @@ class Gateway:
         self.clock = clock
         self._conns: dict[str, Conn] = {}
         self._pending: set[asyncio.Task[None]] = set()
-        sio.on("connect", self._connect)
-        sio.on("disconnect", self._disconnect)
+        sio.on("connect", self._on_connect)
+        sio.on("disconnect", self._on_disconnect)
+        sio.on("*", self._unknown_event)
 
     # -- connection ------------------------------------------------------------
+    async def _on_connect(self, sid: str, *args: Any) -> Ack | None:
+        if self._is_live(sid):  # a connected client emitting an event named "connect"
+            return await self._unknown_event("connect", sid)
+        environ, auth = (*args, None, None)[:2]
+        await self._connect(sid, environ, auth)
+        return None
+
+    async def _on_disconnect(self, sid: str, *args: Any) -> Ack | None:
+        if self._is_live(sid):  # a connected client emitting an event named "disconnect"
+            return await self._unknown_event("disconnect", sid)
+        await self._disconnect(sid)
+        return None
+
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
             await self._admit(sid, environ, auth)
         except ConnectionError as exc:
             log("storage_unavailable", level=40, event="connect")
-            raise socketio.exceptions.ConnectionRefusedError(
-                {"code": "unavailable", "message": "The service is briefly unavailable."}
-            ) from exc
+            raise _refused("unavailable", "The service is briefly unavailable.") from exc
 
     async def _admit(self, sid: str, environ: dict[str, Any], auth: Any) -> None:
         session = await self.auth.session(_token(environ, auth))
         if session is None:
-            raise socketio.exceptions.ConnectionRefusedError(
-                {"code": "unauthorized", "message": "Sign in or use your invite link again."}
-            )
+            raise _refused("unauthorized", "Sign in or use your invite link again.")
         conn = await self._seat(sid, session, auth)
         try:
             _, after, events = await self.repo.apply(
@@ -106,9 +116,7 @@ class Gateway:
             )
         except (DomainError, NoSuchCase, Invalid) as exc:
             code = getattr(exc, "code", "case_closed")
-            raise socketio.exceptions.ConnectionRefusedError(
-                {"code": code, "message": "This session cannot be joined."}
-            ) from exc
+            raise _refused(code, "This session cannot be joined.") from exc
         self._conns[sid] = conn
         await self.sio.enter_room(sid, room_of(conn.pid))
         await self.store.add_to_set(LIVE, seat_key(conn.case_id, conn.pid), sid, None)
@@ -138,9 +146,7 @@ class Gateway:
                     Role.MEDIATOR,
                     session.token_hash,
                 )
-        raise socketio.exceptions.ConnectionRefusedError(
-            {"code": "not_permitted", "message": "This session cannot join that case."}
-        )
+        raise _refused("not_permitted", "This session cannot join that case.")
 
     async def _disconnect(self, sid: str, *args: Any) -> None:
         conn = self._conns.pop(sid, None)
@@ -181,7 +187,10 @@ class Gateway:
             return error("unauthorized", "Not connected to a case.")
         if not self.limiter.allow(sid, klass):
             return error("rate_limited", "Too many requests; slow down.")
-        if _size(payload) > max_bytes:
+        size = _size(payload)
+        if size is None:
+            return error("invalid", "The payload must be JSON.")
+        if size > max_bytes:
             return error("too_large", "That message is too large.")
         try:
             if not await self.auth.still_valid(conn.session_hash):
@@ -206,6 +215,22 @@ class Gateway:
         except Exception:  # a bug: log its type only, never the payload
             log("internal_error", level=40, case=conn.case_id, event=name)
             return error("internal", "Something went wrong on the server.")
+
+    async def _unknown_event(self, event: str, sid: str, *args: Any) -> Ack:
+        """Answer an event outside the contract (a typo, a newer client, a forged
+        "connect"/"disconnect") with ``invalid`` instead of leaving its ack hanging."""
+        if sid not in self._conns:
+            return error("unauthorized", "Not connected to a case.")
+        if not self.limiter.allow(sid, "read"):
+            return error("rate_limited", "Too many requests; slow down.")
+        return error("invalid", "Unknown event.")
+
+    def _is_live(self, sid: str) -> bool:
+        """Whether ``sid`` is fully connected. socket.io runs the real connect and
+        disconnect handlers only while a socket is pending (not yet, or no longer,
+        connected); a connected client can emit events named "connect" or "disconnect"
+        that reach the same handlers, with arguments of its choosing."""
+        return bool(self.sio.manager.is_connected(sid, "/"))
 
     def _later_disconnect(self, sid: str) -> None:
         """Disconnect after the acknowledgement has been sent."""
@@ -238,8 +263,15 @@ def _pseudonym(auth: Any) -> str | None:
     return text(auth["pseudonym"], what="pseudonym", max_len=MAX_PSEUDONYM) or None
 
 
-def _size(payload: Any) -> int:
+def _size(payload: Any) -> int | None:
+    """The payload's size as compact JSON; None if it is not JSON (a binary attachment)."""
     try:
         return len(json.dumps(payload, separators=(",", ":")))
     except (TypeError, ValueError):
-        return 1 << 30
+        return None
+
+
+def _refused(code: str, message: str) -> socketio.exceptions.ConnectionRefusedError:
+    """A connection refusal whose ``data`` is ``{code, message}``. (Given one argument,
+    socket.io sends only ``str()`` of it as the message, and the code is lost.)"""
+    return socketio.exceptions.ConnectionRefusedError(message, {"code": code, "message": message})
