@@ -13,7 +13,7 @@ from server import handlers, http_api, rtc
 from server.auth import AccountBook, Auth
 from server.cases import CaseRepo
 from server.config import Settings
-from server.crypto import Keyring, load_or_create_key
+from server.crypto import Keyring, SealedJson, load_or_create_key
 from server.mediahub import MediaHub
 from server.publish import Publisher
 from server.ratelimit import DEFAULT_LIMITS, RateLimiter
@@ -59,6 +59,22 @@ async def same_origin_writes(request: web.Request, handler: Any) -> web.StreamRe
     return response
 
 
+class SealedRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+    """python-socketio's Redis manager with every pub/sub message sealed (SealedJson).
+
+    The manager's ``json`` argument alone is not enough: ``set_server`` replaces it with
+    the server's JSON module, so the sealer is put back after it.
+    """
+
+    def __init__(self, url: str, channel: str, keyring: Keyring) -> None:
+        self._sealer = SealedJson(keyring)
+        super().__init__(url, channel=channel, json=self._sealer)
+
+    def set_server(self, server: Any) -> None:
+        super().set_server(server)
+        self.json = self._sealer
+
+
 def make_store(settings: Settings) -> Store:
     """The in-memory store by default; Redis when SULH_REDIS_URL is set."""
     if settings.redis_url:
@@ -82,7 +98,7 @@ def build_app(
         master_key = load_or_create_key(key_file)
     keyring = Keyring(master_key)
     manager = (
-        socketio.AsyncRedisManager(settings.redis_url, channel=settings.redis_prefix + "socketio")
+        SealedRedisManager(settings.redis_url, settings.redis_prefix + "socketio", keyring)
         if settings.redis_url
         else None
     )

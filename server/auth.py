@@ -40,6 +40,7 @@ class Session:
     case_id: str | None = None
     pid: str | None = None
     role: str | None = None
+    expires: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -93,11 +94,9 @@ class Auth:
         record = await self._store.get(SESSION, h)
         if record is None:
             return None
-        remaining = float(record["expires"]) - self._clock()
-        if remaining <= 0:
-            await self._store.delete(SESSION, h)
+        expires = float(record["expires"])
+        if not await self.refresh(h, expires):
             return None
-        await self._store.put(SESSION, h, record, min(self._idle, remaining))
         return Session(
             token_hash=h,
             kind=record["kind"],
@@ -105,11 +104,17 @@ class Auth:
             case_id=record.get("case_id"),
             pid=record.get("pid"),
             role=record.get("role"),
+            expires=expires,
         )
 
-    async def still_valid(self, token_hash: str) -> bool:
-        """Whether a session that was valid at connect time has not been revoked since."""
-        return await self._store.get(SESSION, token_hash) is not None
+    async def refresh(self, token_hash: str, expires: float) -> bool:
+        """Whether a session is still valid, extending its idle expiry if so. Activity
+        keeps a session alive up to its absolute expiry; a revoked one never comes back."""
+        remaining = expires - self._clock()
+        if remaining <= 0:
+            await self._store.delete(SESSION, token_hash)
+            return False
+        return await self._store.touch(SESSION, token_hash, min(self._idle, remaining))
 
     async def revoke(self, token_hash: str) -> None:
         """End one session (logout)."""

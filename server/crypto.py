@@ -9,6 +9,7 @@ The server never holds a participant's private key and never sees chat plaintext
 from __future__ import annotations
 
 import base64
+import json
 import os
 from pathlib import Path
 
@@ -101,3 +102,24 @@ def verify_password(stored: str, password: str) -> bool:
         return bool(nacl.pwhash.argon2id.verify(stored.encode(), password.encode()))
     except (nacl.exceptions.InvalidkeyError, nacl.exceptions.CryptoError, ValueError):
         return False
+
+
+class SealedJson:
+    """A ``json`` module for python-socketio's Redis manager that seals every pub/sub
+    message, so someone subscribed to Redis sees no pseudonym, key or label in transit.
+
+    Messages that fail authentication (not from a node holding the key) are dropped:
+    ``loads`` raises, which the manager treats as an unreadable message.
+    """
+
+    def __init__(self, keyring: Keyring) -> None:
+        self._keyring = keyring
+
+    def dumps(self, data: object) -> bytes:
+        """Serialise and seal one manager message."""
+        return self._keyring.seal(json.dumps(data, separators=(",", ":")).encode())
+
+    def loads(self, data: bytes | str) -> object:
+        """Open and parse one manager message; raise ValueError if it is not ours."""
+        raw = data.encode() if isinstance(data, str) else data
+        return json.loads(self._keyring.open(raw))

@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
 
 from rooms import Case, CaseStatus, ParticipantId, media_routes
 from server.cases import CaseRepo
@@ -24,6 +25,7 @@ from server.logs import log
 from server.media import CaseRelay, MediaConfig, client_ice_servers
 
 RECONCILE_EVERY = 1.0
+SHUTDOWN_WAIT = 2.0
 
 
 class MediaHub:
@@ -41,6 +43,7 @@ class MediaHub:
             else None
         )
         self._channel = settings.redis_prefix + "media"
+        self._pubsub: PubSub | None = None
 
     def ice_servers(self, pid: str) -> list[dict[str, object]]:
         """What a browser should use to reach the relay (TURN when configured)."""
@@ -85,7 +88,7 @@ class MediaHub:
         assert self._redis is not None
         while True:
             try:
-                pubsub = self._redis.pubsub()
+                pubsub = self._pubsub = self._redis.pubsub()
                 await pubsub.subscribe(self._channel)
                 async for message in pubsub.listen():
                     if message.get("type") != "message":
@@ -143,11 +146,16 @@ class MediaHub:
             if self._redis is not None:
                 tasks.append(asyncio.get_running_loop().create_task(self._listen(repo)))
             yield
+            if self._pubsub is not None:
+                # Close the subscription first: redis-py can swallow a cancellation
+                # while it waits in listen(), which would hang shutdown.
+                with contextlib.suppress(Exception):
+                    await self._pubsub.aclose()
             for task in tasks:
                 task.cancel()
             for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await asyncio.wait_for(task, SHUTDOWN_WAIT)
             await self.close()
             if self._redis is not None:
                 await self._redis.aclose()

@@ -50,6 +50,7 @@ class Conn:
     pid: ParticipantId
     role: Role
     session_hash: str
+    session_expires: float
 
 
 Handler = Callable[[Conn, Any], Awaitable[Ack]]
@@ -132,6 +133,7 @@ class Gateway:
                 ParticipantId(session.pid),
                 Role(session.role),
                 session.token_hash,
+                session.expires,
             )
         if session.kind == "mediator" and session.account:
             case_id = auth.get("case_id") if isinstance(auth, dict) else None
@@ -145,6 +147,7 @@ class Gateway:
                     ParticipantId(str(owner["pid"])),
                     Role.MEDIATOR,
                     session.token_hash,
+                    session.expires,
                 )
         raise _refused("not_permitted", "This session cannot join that case.")
 
@@ -193,7 +196,7 @@ class Gateway:
         if size > max_bytes:
             return error("too_large", "That message is too large.")
         try:
-            if not await self.auth.still_valid(conn.session_hash):
+            if not await self.auth.refresh(conn.session_hash, conn.session_expires):
                 self._later_disconnect(sid)
                 return error("unauthorized", "Your session has ended.")
             return await handler(conn, payload)

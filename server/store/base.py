@@ -36,6 +36,10 @@ class Store(Protocol):
     async def take(self, kind: str, key: str) -> dict[str, Any] | None:
         """Atomically read and delete: of concurrent callers, exactly one gets the record."""
 
+    async def touch(self, kind: str, key: str, ttl: float) -> bool:
+        """Extend a live record's expiry to ``ttl`` seconds from now; False if it is gone.
+        Never brings a deleted or expired record back (a revoked session stays revoked)."""
+
     async def delete(self, kind: str, key: str) -> None:
         """Remove (kind, key) if present."""
 

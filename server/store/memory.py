@@ -54,6 +54,13 @@ class MemoryStore:
         self._records.pop((kind, key), None)
         return record
 
+    async def touch(self, kind: str, key: str, ttl: float) -> bool:
+        if await self.get(kind, key) is None:
+            return False
+        record, _ = self._records[(kind, key)]
+        self._records[(kind, key)] = (record, self._deadline(ttl))
+        return True
+
     async def delete(self, kind: str, key: str) -> None:
         self._records.pop((kind, key), None)
 

@@ -166,6 +166,12 @@ class RedisStore:
         raw = await self._run(self._redis.get(self._record_key(kind, key)))
         return None if raw is None else _load(raw)
 
+    async def touch(self, kind: str, key: str, ttl: float) -> bool:
+        """PEXPIRE: atomic, and a no-op on a key that no longer exists."""
+        px = _px(ttl)
+        name = self._record_key(kind, key)
+        return bool(await self._run(self._redis.pexpire(name, px))) if px else False
+
     async def take(self, kind: str, key: str) -> dict[str, Any] | None:
         """GETDEL: of any number of concurrent callers on any nodes, exactly one gets it."""
         raw = await self._run(self._redis.getdel(self._record_key(kind, key)))

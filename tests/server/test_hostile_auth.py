@@ -192,6 +192,27 @@ async def test_an_idle_session_is_refused_on_its_next_event(
             await v.close()
 
 
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+async def test_an_active_session_outlives_the_idle_limit_but_not_the_absolute_one(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue("redis_server").url if backend == "redis" else None
+    async with timed_node(backend, tmp_path, url, session_idle=0.8, session_absolute=2.4) as tn:
+        _, case_id, tokens = await _fresh_case(tn.node)
+        status, seat = await _redeem(tn.node, tokens["victim"])
+        assert status == 200
+        v = Person(tn.node.base_url, seat["session"], "victim", case_id=case_id)
+        await v.connect()
+        try:
+            for _ in range(3):  # 1.5 s in use: twice the idle limit, each gap shorter
+                await tn.advance(0.5)
+                await v.ok("state.get")
+            await tn.advance(1.0)  # past the absolute limit, however busy
+            await refused(v, "state.get", None, "unauthorized")
+        finally:
+            await v.close()
+
+
 async def test_reissuing_an_invite_kills_the_old_link_and_the_old_seat(node: Node) -> None:
     session, case_id, tokens = await _fresh_case(node)
     # An unused link stops working the moment a new one is issued.

@@ -83,6 +83,27 @@ async def test_put_without_ttl_clears_an_earlier_ttl(store: Store, backend: Back
     assert await store.get("invite", "h1") == {"v": 2}
 
 
+async def test_touch_extends_a_live_record(store: Store, backend: Backend) -> None:
+    await store.put("session", "h1", {"v": 1}, ttl=TINY_TTL)
+    assert await store.touch("session", "h1", LONG_TTL) is True
+    await backend.elapse_past(TINY_TTL)
+    assert await store.get("session", "h1") == {"v": 1}
+
+
+async def test_touch_never_brings_back_a_deleted_or_expired_record(
+    store: Store, backend: Backend
+) -> None:
+    await store.put("session", "gone", {"v": 1}, ttl=LONG_TTL)
+    await store.delete("session", "gone")
+    assert await store.touch("session", "gone", LONG_TTL) is False
+    assert await store.get("session", "gone") is None
+    await store.put("session", "old", {"v": 1}, ttl=TINY_TTL)
+    await backend.elapse_past(TINY_TTL)
+    await poll_until(lambda: store.get("session", "old"), None)
+    assert await store.touch("session", "old", LONG_TTL) is False
+    assert await store.get("session", "old") is None
+
+
 async def test_take_returns_the_record_once(store: Store) -> None:
     await store.put("invite", "h1", {"v": 1}, ttl=LONG_TTL)
     assert await store.take("invite", "h1") == {"v": 1}
