@@ -4,9 +4,11 @@ do what (that is ``rooms``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rooms import (
+    Command,
     ConsentJoint,
     Leave,
     MoveMediator,
@@ -18,15 +20,55 @@ from rooms import (
     WithdrawJoint,
     view,
 )
+from rooms.events import MessagePosted
 from rooms.handle import handle
 from rooms.ids import ParticipantId
 from rooms.model import CHAT_PLACES
 from rooms.visibility import history_places
 from server import schema as s
+from server.publish import room_of
 from server.sockets import Ack, Conn, Gateway, ok
 
 CHAT_MAX_BYTES = 48 * 1024
 MAX_RECIPIENTS = 3
+
+
+Parser = Callable[[ParticipantId, Any], Command]
+
+
+def _no_fields(make: Callable[[ParticipantId], Command]) -> Parser:
+    def parse(pid: ParticipantId, payload: Any) -> Command:
+        s.obj(payload, set())
+        return make(pid)
+
+    return parse
+
+
+def _publish_key(pid: ParticipantId, payload: Any) -> Command:
+    fields = s.obj(payload, {"public_key"})
+    return PublishKey(pid, s.b64bytes(fields["public_key"], what="public_key", exact=32))
+
+
+def _move(pid: ParticipantId, payload: Any) -> Command:
+    fields = s.obj(payload, {"to"})
+    return MoveMediator(pid, s.place(fields["to"], allow_away=True))
+
+
+def _consent(pid: ParticipantId, payload: Any) -> Command:
+    fields = s.obj(payload, {"agree"})
+    return ConsentJoint(pid, s.boolean(fields["agree"], "agree"))
+
+
+COMMANDS: dict[str, Parser] = {
+    "key.publish": _publish_key,
+    "mediator.move": _move,
+    "joint.propose": _no_fields(ProposeJoint),
+    "joint.consent": _consent,
+    "joint.withdraw": _no_fields(WithdrawJoint),
+    "safety.exit": _no_fields(SafetyExit),
+    "leave": _no_fields(Leave),
+}
+"""Events that are exactly one domain command, with the parser of their payload."""
 
 
 def register(gw: Gateway) -> None:
@@ -37,41 +79,17 @@ def register(gw: Gateway) -> None:
         case, _ = await gw.repo.load(conn.case_id)
         return ok(state=view(case, conn.pid))
 
-    async def key_publish(conn: Conn, payload: Any) -> Ack:
-        fields = s.obj(payload, {"public_key"})
-        key = s.b64bytes(fields["public_key"], what="public_key", exact=32)
-        await gw.run(conn, PublishKey(conn.pid, key))
-        return ok()
+    def one_command(name: str, parse: Parser) -> None:
+        """An event that is one domain command: parse, run, acknowledge."""
 
-    async def mediator_move(conn: Conn, payload: Any) -> Ack:
-        fields = s.obj(payload, {"to"})
-        await gw.run(conn, MoveMediator(conn.pid, s.place(fields["to"], allow_away=True)))
-        return ok()
+        async def run(conn: Conn, payload: Any) -> Ack:
+            await gw.run(conn, parse(conn.pid, payload))
+            return ok()
 
-    async def joint_propose(conn: Conn, payload: Any) -> Ack:
-        s.obj(payload, set())
-        await gw.run(conn, ProposeJoint(conn.pid))
-        return ok()
+        gw.on(name, run, klass="control")
 
-    async def joint_consent(conn: Conn, payload: Any) -> Ack:
-        fields = s.obj(payload, {"agree"})
-        await gw.run(conn, ConsentJoint(conn.pid, s.boolean(fields["agree"], "agree")))
-        return ok()
-
-    async def joint_withdraw(conn: Conn, payload: Any) -> Ack:
-        s.obj(payload, set())
-        await gw.run(conn, WithdrawJoint(conn.pid))
-        return ok()
-
-    async def safety_exit(conn: Conn, payload: Any) -> Ack:
-        s.obj(payload, set())
-        await gw.run(conn, SafetyExit(conn.pid))
-        return ok()
-
-    async def leave(conn: Conn, payload: Any) -> Ack:
-        s.obj(payload, set())
-        await gw.run(conn, Leave(conn.pid))
-        return ok()
+    for name, parse in COMMANDS.items():
+        one_command(name, parse)
 
     async def chat_send(conn: Conn, payload: Any) -> Ack:
         fields = s.obj(payload, {"id", "boxes"}, {"place"})
@@ -89,11 +107,12 @@ def register(gw: Gateway) -> None:
         case, _ = await gw.repo.load(conn.case_id)
         _, events = handle(case, command, now=gw.clock())  # permission check; changes nothing
         posted = events[0]
+        assert isinstance(posted, MessagePosted)
         at = gw.clock()
         record = {
             "id": message_id,
             "from": conn.pid,
-            "place": posted.place.value,  # type: ignore[attr-defined]
+            "place": posted.place.value,
             "at": at,
             "boxes": boxes,
         }
@@ -107,7 +126,7 @@ def register(gw: Gateway) -> None:
             await gw.sio.emit(
                 "chat.message",
                 {"id": message_id, "from": conn.pid, "place": record["place"], "box": b, "at": at},
-                room=f"p:{pid}",
+                room=room_of(pid),
             )
         return ok(at=at)
 
@@ -136,13 +155,6 @@ def register(gw: Gateway) -> None:
         return ok(messages=items)
 
     gw.on("state.get", state_get, klass="read")
-    gw.on("key.publish", key_publish, klass="control")
-    gw.on("mediator.move", mediator_move, klass="control")
-    gw.on("joint.propose", joint_propose, klass="control")
-    gw.on("joint.consent", joint_consent, klass="control")
-    gw.on("joint.withdraw", joint_withdraw, klass="control")
-    gw.on("safety.exit", safety_exit, klass="control")
-    gw.on("leave", leave, klass="control")
     gw.on("chat.send", chat_send, klass="chat", max_bytes=CHAT_MAX_BYTES)
     gw.on("chat.history", chat_history, klass="read")
 
