@@ -9,7 +9,7 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-from server import handlers, http_api, rtc
+from server import handlers, http_api, pages, rtc
 from server.auth import AccountBook, Auth
 from server.cases import CaseRepo
 from server.config import Settings
@@ -154,6 +154,7 @@ def build_app(
     )
     app[services_key] = services
     app.add_routes(http_api.routes())
+    app.add_routes(pages.routes())
     sio.attach(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
