@@ -337,7 +337,7 @@ async function main() {
   }
   $("case-console").hidden = false;
   page.keyPair = loadKeyPair(localStorage, mediatorKeyName(id));
-  const socket = openSocket({ case_id: id });
+  const socket = openSocket({ case_id: id }, id);
   page.socket = socket;
   const messaging = new Messaging({
     socket,

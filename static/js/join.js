@@ -97,6 +97,7 @@ async function enter(token) {
   stopPreview();
   sessionStorage.removeItem(KEYS.invite);
   sessionStorage.setItem(KEYS.session, result.body.session);
+  sessionStorage.setItem(KEYS.caseId, result.body.case_id);
   sessionStorage.setItem(
     KEYS.prefs,
     JSON.stringify({

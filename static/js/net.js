@@ -38,10 +38,12 @@ export function errorCode(result) {
   return (body && body.error && body.error.code) || "internal";
 }
 
-/** A socket.io connection to this origin; it reconnects by itself. */
-export function openSocket(auth) {
+/** A socket.io connection to this origin; it reconnects by itself. The case id rides in
+ * the query string (never a token) so a load balancer can keep a case on one node. */
+export function openSocket(auth, caseId) {
   return io({
     auth,
+    query: caseId ? { case: caseId } : {},
     reconnection: true,
     reconnectionDelay: 500,
     reconnectionDelayMax: 5000,

@@ -5,4 +5,5 @@ export const KEYS = {
   prefs: "sulh.prefs",
   key: "sulh.key",
   counter: "sulh.n",
+  caseId: "sulh.case",
 };

@@ -280,7 +280,7 @@ async function main() {
   page.keyPair = loadKeyPair(sessionStorage, KEYS.key);
   const auth = { session };
   if (pref.pseudonym) auth.pseudonym = pref.pseudonym;
-  const socket = openSocket(auth);
+  const socket = openSocket(auth, sessionStorage.getItem(KEYS.caseId));
   page.socket = socket;
   const messaging = new Messaging({
     socket,
