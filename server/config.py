@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
+T = TypeVar("T")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -75,6 +77,13 @@ def _csv(text: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (text or "").split(",") if part.strip())
 
 
+def _named(name: str, parse: Callable[[str], T], text: str) -> T:
+    try:
+        return parse(text)
+    except ConfigError as exc:
+        raise ConfigError(f"{name}: {exc}") from exc
+
+
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from SULH_* variables; raise ConfigError on anything malformed."""
     env = os.environ if env is None else env
@@ -95,12 +104,12 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         allowed_origins=_csv(get("SULH_ALLOWED_ORIGINS")),
         public_url=(get("SULH_PUBLIC_URL") or "").rstrip("/") or None,
         public_ip=get("SULH_PUBLIC_IP") or None,
-        rtc_ports=parse_port_range(rtc) if rtc else None,
+        rtc_ports=_named("SULH_RTC_PORTS", parse_port_range, rtc) if rtc else None,
         turn_urls=_csv(get("SULH_TURN_URLS")),
         turn_secret=get("SULH_TURN_SECRET") or None,
         exit_url=get("SULH_EXIT_URL", "https://www.wikipedia.org/"),
-        retention=parse_duration(get("SULH_RETENTION", "72h")),
-        invite_ttl=parse_duration(get("SULH_INVITE_TTL", "72h")),
-        session_idle=parse_duration(get("SULH_SESSION_IDLE", "2h")),
-        session_absolute=parse_duration(get("SULH_SESSION_MAX", "12h")),
+        retention=_named("SULH_RETENTION", parse_duration, get("SULH_RETENTION", "72h")),
+        invite_ttl=_named("SULH_INVITE_TTL", parse_duration, get("SULH_INVITE_TTL", "72h")),
+        session_idle=_named("SULH_SESSION_IDLE", parse_duration, get("SULH_SESSION_IDLE", "2h")),
+        session_absolute=_named("SULH_SESSION_MAX", parse_duration, get("SULH_SESSION_MAX", "12h")),
     )
