@@ -135,12 +135,12 @@ class Auth:
         for pid in pids:
             await self._store.delete(SEAT_SESSIONS, f"{case_id}:{pid}")
         for role in ("victim", "respondent"):
-            await self._revoke_invite(case_id, role)
+            await self.revoke_invite(case_id, role)
 
     # -- invites -----------------------------------------------------------------
     async def issue_invite(self, case_id: str, role: str, pid: str) -> str:
         """A new single-use invite token for a seat; any earlier invite for it stops working."""
-        await self._revoke_invite(case_id, role)
+        await self.revoke_invite(case_id, role)
         token = new_token()
         h = self._keyring.token_hash(token)
         record = {"case_id": case_id, "role": role, "pid": pid}
@@ -148,7 +148,8 @@ class Auth:
         await self._store.put(SEAT_INVITE, f"{case_id}:{role}", {"hash": h}, self._invite_ttl)
         return token
 
-    async def _revoke_invite(self, case_id: str, role: str) -> None:
+    async def revoke_invite(self, case_id: str, role: str) -> None:
+        """Make the seat's current invite link stop working (if it has one)."""
         current = await self._store.take(SEAT_INVITE, f"{case_id}:{role}")
         if current is not None:
             await self._store.delete(INVITE, str(current["hash"]))

@@ -174,18 +174,34 @@ async def get_case(request: web.Request) -> web.Response:
     return web.json_response({"case": view(case, ParticipantId(pid))})
 
 
-async def reissue(request: web.Request) -> web.Response:
+async def _reset_seat(request: web.Request) -> tuple[Services, str, str, str] | web.Response:
+    """Hand a party's seat to nobody: the old invite and every session of the seat end."""
     svc, case_id, pid = await _owned_case(request)
     role = request.match_info["role"]
     if role not in ("victim", "respondent"):
-        return fail(400, "invalid", "Only a party's invite can be re-issued.")
+        return fail(400, "invalid", "Only a party's invite can be re-issued or revoked.")
     _, after, events = await svc.repo.apply(
         case_id, ReissueInvite(ParticipantId(pid), Role(role)), clock=svc.clock
     )
     await svc.publisher.publish(after, events)
-    seat = after.by_role(Role(role))
-    token = await svc.auth.issue_invite(case_id, role, seat.id)
+    await svc.auth.revoke_invite(case_id, role)
+    return svc, case_id, role, after.by_role(Role(role)).id
+
+
+async def reissue(request: web.Request) -> web.Response:
+    reset = await _reset_seat(request)
+    if isinstance(reset, web.Response):
+        return reset
+    svc, case_id, role, pid = reset
+    token = await svc.auth.issue_invite(case_id, role, pid)
     return web.json_response({"invite": invite_url(request, token)})
+
+
+async def revoke(request: web.Request) -> web.Response:
+    reset = await _reset_seat(request)
+    if isinstance(reset, web.Response):
+        return reset
+    return web.json_response({"ok": True})
 
 
 async def close_case(request: web.Request) -> web.Response:
@@ -272,6 +288,7 @@ def routes() -> list[web.RouteDef]:
         web.get("/api/cases", list_cases),
         web.get("/api/cases/{case_id}", get_case),
         web.post("/api/cases/{case_id}/invites/{role}", reissue),
+        web.delete("/api/cases/{case_id}/invites/{role}", revoke),
         web.post("/api/cases/{case_id}/close", close_case),
         web.post("/api/invites/redeem", redeem),
         web.get("/healthz", healthz),

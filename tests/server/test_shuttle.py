@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+import aiohttp
+
 from tests.server.conftest import Node
+from tests.support.client import Person
 from tests.support.waiting import quiet
 
 
@@ -119,3 +122,40 @@ async def test_closing_the_case_ends_every_session_and_purges_chat(node: Node) -
     assert status == 200 and body["case"]["case"]["status"] == "closed"
     assert all(p["public_key"] is None for p in body["case"]["participants"])
     await m.close()
+
+
+async def test_revoking_an_invite_ends_the_link_and_the_seat_until_a_new_one_is_issued(
+    node: Node,
+) -> None:
+    from tests.support.client import get, post
+    from tests.support.waiting import eventually
+
+    token = await node.mediator_login("revoker@example.org")
+    created = await node.open_case(token)
+    case_id = str(created["case_id"])
+    link = str(created["invites"]["victim"]).split("#", 1)[1]  # type: ignore[index]
+    async with aiohttp.ClientSession() as http:
+        url = f"{node.base_url}/api/cases/{case_id}/invites/victim"
+        async with http.delete(url, headers={"Authorization": f"Bearer {token}"}) as resp:
+            assert resp.status == 200
+    status, body = await post(node.base_url, "/api/invites/redeem", {"token": link})
+    assert (status, body["error"]["code"]) == (403, "invite_invalid")
+    # A new invite for the same seat works, and revoking again throws out whoever used it.
+    status, body = await post(
+        node.base_url, f"/api/cases/{case_id}/invites/victim", {}, token=token
+    )
+    assert status == 200
+    status, seat = await post(
+        node.base_url, "/api/invites/redeem", {"token": body["invite"].split("#", 1)[1]}
+    )
+    assert status == 200
+    v = Person(node.base_url, seat["session"], "victim")
+    await v.connect()
+    async with aiohttp.ClientSession() as http:
+        url = f"{node.base_url}/api/cases/{case_id}/invites/victim"
+        async with http.delete(url, headers={"Authorization": f"Bearer {token}"}) as resp:
+            assert resp.status == 200
+    await eventually(lambda: not v.sio.connected)
+    status, body = await get(node.base_url, f"/api/cases/{case_id}", token=token)
+    victim = next(p for p in body["case"]["participants"] if p["role"] == "victim")
+    assert victim["joined"] is False and victim["online"] is False
