@@ -6,7 +6,12 @@ Method (all on loopback, this machine):
 * The relay under test runs in its **own process** (``multiprocessing``, spawn); its CPU is
   that process's ``time.process_time()`` delta (all its threads: aiortc decoder threads and
   libvpx/opus encoders included) over a measurement window, divided by the number of
-  forwarded audio+video streams. Clients run in the parent process.
+  forwarded audio+video streams. Clients run in the parent process, so their encode and
+  decode are never counted. Both relays (a fresh process each) get the same two clients,
+  the same two streams (one each way), the same 3 s warm-up and the same window; the
+  comparison is flagged as not comparable when either relay delivered < 28.5 fps (a
+  CPU-starved relay does less work, which would flatter its CPU figure). Load average is
+  printed with the figures: other work on the machine inflates every number.
 * Clients are real aiortc peer connections sending 640x480@30 VP8 (synthetic frames stamped
   with a barcode of their capture time, ``time.monotonic`` ms, shared by both processes) and
   Opus (silence with a 20 ms tone burst every 0.5 s). Video latency: decoded frame at the
@@ -269,7 +274,12 @@ async def capacity_ramp(max_n: int, step_window: float) -> tuple[int, list[str]]
 
 # ------------------------------------------------------------------ main
 
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 async def main(quick: bool) -> None:
+    print(f"start: {load()} ({os.cpu_count()} CPUs)", flush=True)
     window = 6.0 if quick else 10.0
     results: dict[str, dict[str, Any]] = {}
     results["direct P2P"] = await caucus_run(None, window)
@@ -296,6 +306,11 @@ async def main(quick: bool) -> None:
               f" {mv:>22s}")
     fwd = results["Sulh forward"]
     cpu_ratio = fwd["cpu_per_stream"] / stock["cpu_per_stream"]
+    starved = [label for label in ("aiortc MediaRelay", "Sulh forward")
+               if results[label]["fps"] < 28.5]
+    if starved:
+        print(f"\nWARNING: {', '.join(starved)} delivered < 28.5 fps (CPU-starved): "
+              "the CPU comparison is not comparable; rerun on a quieter machine")
     lat_ratio = pct(fwd["video"], 50) / pct(base["video"], 50)
     move95 = pct(fwd["moves"], 95)
     print(f"\nrelay CPU per stream, forward / MediaRelay: {cpu_ratio:.3f} "
@@ -309,9 +324,12 @@ async def main(quick: bool) -> None:
     print(f"move to first frame p95: {move95:.1f} ms "
           f"(target < 150: {'met' if move95 < 150 else 'NOT met'}; {len(fwd['moves'])} moves)")
 
+    print(f"after the comparison: {load()}")
+
     print("\ncapacity ramp (forward relay, 640x480@30 pre-encoded, two-way caucuses):")
     best, _ = await capacity_ramp(8 if quick else 30, 4.0 if quick else 5.0)
     print(f"largest number of concurrent two-way caucuses at 30 fps, p95 < 150 ms: {best}")
+    print(f"end: {load()}")
 
 
 if __name__ == "__main__":

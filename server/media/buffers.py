@@ -6,7 +6,8 @@ audio buffer prefetches 4 packets (~80 ms). These replacements (installed per re
 receiver by ``seam.set_receiver_buffer``) release a video frame as soon as its marker packet
 completes it, and each audio packet as soon as it arrives in order.
 
-They emit :class:`RelayFrame`, which the seam's decoder turns into ``av.Packet`` unchanged.
+They emit :class:`RelayFrame`, which the seam hands to the relay as :class:`EncodedFrame`s
+(or, on aiortc's decoder-thread path, as ``av.Packet``), unchanged.
 """
 
 from __future__ import annotations
@@ -21,6 +22,25 @@ AUDIO_TIME_BASE = fractions.Fraction(1, 48000)
 
 MAX_VIDEO_PACKETS = 512  # about 0.5 MB of 640x480 video: a hard bound, never exceeded
 GIVE_UP_TICKS = 90000 // 5  # wait 200 ms for a retransmission before skipping a lost frame
+
+
+class EncodedFrame:
+    """One encoded frame on its way from a relay receiver to the gated outbound tracks:
+    the codec payload and its RTP timestamp (codec clock, relative to the source's first
+    frame). Lighter than ``av.Packet`` (no copy, no ``Fraction`` time base); the relay's
+    senders pack it with ``seam.RelayPacker``."""
+
+    __slots__ = ("data", "timestamp")
+
+    def __init__(self, data: bytes, timestamp: int) -> None:
+        self.data = data
+        self.timestamp = timestamp
+
+    def __bytes__(self) -> bytes:
+        return self.data
+
+    def __len__(self) -> int:
+        return len(self.data)
 
 
 class RelayFrame(JitterFrame):
@@ -39,6 +59,12 @@ class RelayFrame(JitterFrame):
         return [(self.data, self.timestamp)] + [
             (data, self.timestamp + delta) for data, delta in self._rest
         ]
+
+    def encoded(self) -> list[EncodedFrame]:
+        first = EncodedFrame(self.data, self.timestamp)
+        if not self._rest:
+            return [first]
+        return [first] + [EncodedFrame(data, self.timestamp + delta) for data, delta in self._rest]
 
 
 def _is_frame_start(packet: Any) -> bool:

@@ -18,17 +18,23 @@ import asyncio
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from server.media.buffers import EncodedFrame
+
+Encoded: TypeAlias = "EncodedFrame | av.Packet[Any]"
 
 VIDEO_QUEUE = 8  # frames: ~270 ms at 30 fps
 AUDIO_QUEUE = 10  # packets: 200 ms
 
 
 class GatedTrack(MediaStreamTrack):
-    """Yields the encoded frames (``av.Packet``) of one source for one sink, while routed."""
+    """Yields the encoded frames of one source for one sink, while routed
+    (:class:`~server.media.buffers.EncodedFrame`, or ``av.Packet`` from aiortc's
+    decoder-thread path; the sink's ``seam.RelayPacker`` packs either)."""
 
     def __init__(self, kind: str) -> None:
         super().__init__()
@@ -38,11 +44,17 @@ class GatedTrack(MediaStreamTrack):
         self.waiting_keyframe = kind == "video"
         self.high_water = 0
         self.forwarded = 0
-        self._queue: deque[av.Packet[Any]] = deque()
-        self._ready = asyncio.Event()
+        self._queue: deque[Encoded] = deque()
+        self._waiter: asyncio.Future[None] | None = None  # the sender waiting in recv()
 
     def __len__(self) -> int:
         return len(self._queue)
+
+    def __bool__(self) -> bool:
+        # Always true, even when empty: aiortc's sender loop treats a falsy track as "no
+        # track" (``if not self.__track``) and then polls every 20 ms instead of awaiting
+        # recv(), which costs CPU and adds up to 20 ms to every frame after a quiet gap.
+        return True
 
     def open(self) -> None:
         """Start forwarding (video: from the next keyframe on)."""
@@ -54,7 +66,6 @@ class GatedTrack(MediaStreamTrack):
         """Stop forwarding and drop everything already queued."""
         self.routed = False
         self._queue.clear()
-        self._ready.clear()
 
     def restart(self) -> None:
         """The source's stream restarted (new track or encoder): wait for its keyframe."""
@@ -62,7 +73,7 @@ class GatedTrack(MediaStreamTrack):
             self.waiting_keyframe = True
             self._queue.clear()
 
-    def push(self, packet: av.Packet[Any], keyframe: bool = False) -> bool:
+    def push(self, packet: Encoded, keyframe: bool = False) -> bool:
         """Queue ``packet`` if routed. Returns True when the sink needs a keyframe."""
         if not self.routed:
             return False
@@ -77,24 +88,33 @@ class GatedTrack(MediaStreamTrack):
             self.waiting_keyframe = False
         elif len(self._queue) >= self.maxlen:
             self._queue.popleft()
-        self._queue.append(packet)
-        self.high_water = max(self.high_water, len(self._queue))
-        self._ready.set()
+        queue = self._queue
+        queue.append(packet)
+        if len(queue) > self.high_water:
+            self.high_water = len(queue)
+        self._wake()
         return False
 
-    async def recv(self) -> av.Packet[Any]:
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def recv(self) -> Any:  # Encoded; aiortc's signature says Frame | Packet
         while not self._queue:
             if self.readyState != "live":
                 raise MediaStreamError
-            self._ready.clear()
-            await self._ready.wait()
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
         self.forwarded += 1
         return self._queue.popleft()
 
     def stop(self) -> None:
         super().stop()
         self._queue.clear()
-        self._ready.set()
+        self._wake()
 
 
 @dataclass

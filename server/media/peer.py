@@ -17,10 +17,10 @@ How a client's offer is read (the client always offers; no trickle ICE):
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from typing import Any
 
-import av
 from aiortc import (
     RTCPeerConnection,
     RTCRtpReceiver,
@@ -30,7 +30,7 @@ from aiortc import (
 from aiortc.sdp import SessionDescription
 
 from server.media import seam
-from server.media.buffers import AudioPassthrough, VideoAssembler
+from server.media.buffers import AudioPassthrough, EncodedFrame, VideoAssembler
 from server.media.gate import Outbound
 from server.media.ice import MediaConfig
 
@@ -46,9 +46,10 @@ class OfferRejected(ValueError):
 
 
 PumpStarter = Callable[[str, RTCRtpReceiver], None]
-Forward = Callable[[str, RTCRtpReceiver, list[Any]], None]  # list of av.Packet
+Forward = Callable[[str, RTCRtpReceiver, list[EncodedFrame]], None]
 OutboundFor = Callable[[str], Outbound]
 KeyframeRequest = Callable[[str, str], None]
+BitrateReport = Callable[[str, str, int], None]  # (source, sink, bits per second)
 
 
 class Peer:
@@ -63,6 +64,7 @@ class Peer:
         start_pump: PumpStarter,
         forward: Forward,
         sink_wants_keyframe: KeyframeRequest,
+        sink_bitrate: BitrateReport | None = None,
     ) -> None:
         self.pid = pid
         self.slots = slots
@@ -73,6 +75,7 @@ class Peer:
         self._start_pump = start_pump
         self._forward = forward
         self._sink_wants_keyframe = sink_wants_keyframe
+        self._sink_bitrate = sink_bitrate
         self._bound: dict[tuple[str, str], int] = {}  # (kind, mid) -> slot index
         self._pumped: set[int] = set()
         self._lock = asyncio.Lock()
@@ -91,6 +94,7 @@ class Peer:
                 raise OfferRejected("the offer could not be applied") from exc
             by_mid = {t.mid: t for t in self.pc.getTransceivers()}
             changed = self._configure(media, by_mid)
+            seam.lighten_ice_queue(self.pc)
             if self._config.public_ip or self._config.ports:
                 seam.bind_host_candidates(
                     self.pc,
@@ -116,6 +120,8 @@ class Peer:
                 buffer = VideoAssembler() if t.kind == "video" else AudioPassthrough()
                 seam.set_receiver_buffer(t.receiver, buffer)
                 seam.deliver_directly(t.receiver, t.kind, self._deliverer(t.kind, t.receiver))
+                if t.kind == "video" and self._sink_bitrate is not None:
+                    seam.forward_remb_only(t.receiver)
             if m.direction in _SENDS and t.kind not in sources:
                 sources[t.kind] = t.receiver
             if m.direction in _RECEIVES:
@@ -126,11 +132,8 @@ class Peer:
 
     def _deliverer(
         self, kind: str, receiver: RTCRtpReceiver
-    ) -> Callable[[list[av.Packet[Any]]], None]:
-        def deliver(packets: list[av.Packet[Any]]) -> None:
-            self._forward(kind, receiver, packets)
-
-        return deliver
+    ) -> Callable[[list[EncodedFrame]], None]:
+        return functools.partial(self._forward, kind, receiver)  # per frame: no extra frames
 
     def _bind_slot(self, t: RTCRtpTransceiver) -> None:
         key = (t.kind, str(t.mid))
@@ -143,12 +146,20 @@ class Peer:
             source = self.slots[free[0]]
             out = self._outbound(source)
             t.sender.replaceTrack(out.track(t.kind))
+            seam.pack_relay_frames(t.sender, t.kind, self._bitrate_reporter(t.kind, source))
             seam.set_stream_id(t.sender, out.stream_id)
             if t.kind == "video":
                 seam.on_keyframe_request(
                     t.sender, lambda: self._sink_wants_keyframe(source, self.pid)
                 )
         t.direction = "sendrecv"
+
+    def _bitrate_reporter(self, kind: str, source: str) -> Callable[[int], None] | None:
+        report = self._sink_bitrate
+        if kind != "video" or report is None:
+            return None
+        pid = self.pid
+        return lambda bitrate: report(source, pid, bitrate)
 
     def source_ssrc(self, kind: str) -> int | None:
         receiver = self.sources.get(kind)

@@ -12,7 +12,7 @@ Public API (everything the socket.io layer needs)::
 
 Design (DESIGN.md section 5):
 * one ``RTCPeerConnection`` per participant (``peer.Peer``), ``iceServers=[]``;
-* received frames are never decoded: the seam makes each relay receiver yield ``av.Packet``
+* received frames are never decoded: the seam hands each relay receiver's frames over encoded
   and the sink's ``RTCRtpSender`` packs them again (``Encoder.pack``);
 * one :class:`~server.media.gate.Outbound` (video + audio gated track) per ordered pair
   (source, sink) of the case, created up front and kept alive; ``apply_routes`` only opens
@@ -21,22 +21,25 @@ Design (DESIGN.md section 5):
   are dropped on arrival, never queued for later;
 * a newly opened route sends a PLI to the source, and the gate holds that sink until a
   VP8 keyframe; PLI/FIR from a sink is forwarded to its source (rate-limited);
+* bandwidth: the relay does not estimate each upstream leg per packet; it sends each source
+  the lowest REMB among its routed sinks (the sinks estimate the whole path);
 * nothing is ever written anywhere; logs carry no SDP, addresses or payloads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Iterable
-from typing import Any
 
+import av
 from aiortc import RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError
 
 from server.media import seam
-from server.media.buffers import is_vp8_keyframe
+from server.media.buffers import EncodedFrame, is_vp8_keyframe
 from server.media.gate import Outbound
 from server.media.ice import MediaConfig
 from server.media.peer import OfferRejected, Peer
@@ -60,6 +63,7 @@ class CaseRelay:
         self.participants = tuple(dict.fromkeys(participants))
         if len(self.participants) < 2:
             raise ValueError("a relay needs at least two participants")
+        self._slots = {p: tuple(q for q in self.participants if q != p) for p in self.participants}
         self.outbound: dict[Route, Outbound] = {
             (a, b): Outbound() for a in self.participants for b in self.participants if a != b
         }
@@ -69,13 +73,14 @@ class CaseRelay:
         self._rtcp: set[asyncio.Task[None]] = set()
         self._last_pli: dict[str, float] = {}
         self._last_sink_pli: dict[str, float] = {}
+        self._remb: dict[Route, int] = {}  # (source, sink) -> the sink's latest REMB
         self._closed = False
 
     def slots(self, pid: str) -> tuple[str, ...]:
         """The sources ``pid`` can receive, in slot order (the mediator's peers, or for a
         party: the mediator, then the other party)."""
         self._check_pid(pid)
-        return tuple(p for p in self.participants if p != pid)
+        return self._slots[pid]
 
     async def offer(self, pid: str, sdp: str, type_: str = "offer") -> str:
         """Answer ``pid``'s offer (first connection or renegotiation). Raises OfferRejected."""
@@ -94,8 +99,9 @@ class CaseRelay:
                 self.slots(pid),
                 outbound=lambda source: self.outbound[(source, pid)],
                 start_pump=lambda kind, receiver: self._start_pump(pid, kind, receiver),
-                forward=lambda kind, receiver, packets: self._forward(pid, kind, receiver, packets),
+                forward=functools.partial(self._forward, pid),
                 sink_wants_keyframe=self._sink_wants_keyframe,
+                sink_bitrate=self._sink_bitrate,
             )
             self.peers[pid] = peer
         answer, changed = await peer.negotiate(sdp)
@@ -114,6 +120,7 @@ class CaseRelay:
             raise ValueError("route between unknown participants")
         for route in self.routes - routes:
             self.outbound[route].close()
+            self._remb.pop(route, None)
         added = routes - self.routes
         for route in added:
             self.outbound[route].open()
@@ -130,6 +137,7 @@ class CaseRelay:
             await peer.close()
         for source in self.slots(pid):
             self.outbound[(source, pid)] = self.outbound[(source, pid)].renewed()
+            self._remb.pop((source, pid), None)  # its estimate left with its connection
         for sink in self.slots(pid):
             self.outbound[(pid, sink)].video.restart()
 
@@ -158,27 +166,38 @@ class CaseRelay:
     async def _pump(self, pid: str, kind: str, receiver: RTCRtpReceiver) -> None:
         """Drain one received track for its whole life. Frames normally reach ``_forward``
         straight from the receiver (seam.deliver_directly); this only sees the end of the
-        stream, or frames that took aiortc's decoder-thread path."""
+        stream, or frames that took aiortc's decoder-thread path (as ``av.Packet``)."""
         track = receiver.track
         while True:
             try:
-                packet = await track.recv()
+                item = await track.recv()
             except MediaStreamError:
                 return
-            self._forward(pid, kind, receiver, [packet])
+            if isinstance(item, av.Packet):  # anything decoded is never relayed
+                self._forward(pid, kind, receiver, [EncodedFrame(bytes(item), int(item.pts or 0))])
 
-    def _forward(self, pid: str, kind: str, receiver: RTCRtpReceiver, packets: list[Any]) -> None:
+    def _forward(
+        self, pid: str, kind: str, receiver: RTCRtpReceiver, frames: list[EncodedFrame]
+    ) -> None:
         """Pass ``pid``'s frames to each sink whose gate is open; drop them otherwise."""
         peer = self.peers.get(pid)
         if peer is None or peer.sources.get(kind) is not receiver:
             return
+        video = kind == "video"
+        outbound = self.outbound
+        gates = []
+        for sink in self._slots[pid]:
+            out = outbound[(pid, sink)]
+            gate = out.video if video else out.audio
+            if gate.routed:
+                gates.append(gate)
+        if not gates:
+            return  # unrouted: dropped on arrival, never queued
         wants_key = False
-        for packet in packets:
-            keyframe = kind == "video" and is_vp8_keyframe(memoryview(packet))
-            for sink in self.slots(pid):
-                gate = self.outbound[(pid, sink)].track(kind)
-                if gate.routed:
-                    wants_key |= gate.push(packet, keyframe)
+        for frame in frames:
+            keyframe = video and is_vp8_keyframe(frame.data)
+            for gate in gates:
+                wants_key |= gate.push(frame, keyframe)
         if wants_key:
             self._request_keyframe(pid)
 
@@ -207,6 +226,22 @@ class CaseRelay:
             return
         self._last_sink_pli[source] = now
         self._request_keyframe(source, force=True)
+
+    def _sink_bitrate(self, source: str, sink: str, bitrate: int) -> None:
+        """A sink reported (REMB) how much of ``source``'s video it can take: tell the source
+        the lowest estimate among its routed sinks (an unrouted sink never signals)."""
+        if (source, sink) not in self.routes:
+            return
+        self._remb[(source, sink)] = bitrate
+        lowest = min(b for (s, _), b in self._remb.items() if s == source)
+        peer = self.peers.get(source)
+        receiver = peer.sources.get("video") if peer is not None else None
+        ssrc = peer.source_ssrc("video") if peer is not None else None
+        if receiver is None or ssrc is None:
+            return
+        task = asyncio.ensure_future(seam.send_remb(receiver, ssrc, lowest))
+        self._rtcp.add(task)
+        task.add_done_callback(self._rtcp.discard)
 
 
 def _quiet_media_libraries() -> None:

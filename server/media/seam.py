@@ -14,13 +14,37 @@ The seams, and why:
 * ``RTCRtpReceiver._RTCRtpReceiver__jitter_buffer``: replaced per receiver by
   ``server.media.buffers`` (marker-aware video, no audio prefetch), which emit RelayFrames.
 * ``RTCRtpReceiver._RTCRtpReceiver__decoder_queue``: replaced per relay receiver by a queue
-  that hands relay frames straight to the relay on the event loop (``deliver_directly``),
+  that hands relay frames (as :class:`EncodedFrame`) straight to the relay on the event loop
+  (``deliver_directly``),
   saving the decoder-thread round trip (a GIL hand-off, up to a few ms per frame); the
   ``get_decoder`` dispatcher above remains the safety net should a frame take the thread path.
+* ``RTCRtpSender._RTCRtpSender__encoder``: preset per relay sender to a :class:`RelayPacker`
+  (``pack_relay_frames``), which packetizes :class:`EncodedFrame`s straight from their bytes
+  and RTP timestamp: no ``av.Packet``, no ``Fraction`` time-base conversion, no copy. It uses
+  ``Vp8Encoder._packetize`` (aiortc's own VP8 payload descriptor and packet size).
 * ``RTCRtpReceiver._send_rtcp_pli(ssrc)``: ask a source for a keyframe.
+* ``RTCRtpReceiver._RTCRtpReceiver__remote_bitrate_estimator`` (set to ``None`` per relay
+  video receiver: ``forward_remb_only``), ``_RTCRtpReceiver__rtcp_ssrc`` and ``_send_rtcp``
+  (``send_remb``): a forwarder does not estimate the upstream leg per packet; it passes the
+  lowest REMB of the source's routed sinks upstream, as an SFU does. Sinks' REMB reach the
+  relay through ``RTCRtpSender._handle_rtcp_packet`` setting ``encoder.target_bitrate``,
+  which :class:`RelayPacker` reports.
 * ``RTCRtpSender._send_keyframe``: called by the sender when its remote peer sends PLI/FIR;
   shadowed per sender instance so the request can be forwarded upstream.
 * ``RTCRtpSender._stream_id``: the ``msid`` stream id in the answer, one per relayed source.
+* ``aiortc.clock.current_ms`` / ``current_ntp_time`` (called per RTP packet, via the
+  ``clock`` module): replaced process-wide by equivalents that read ``time.time_ns()`` once
+  instead of building and subtracting ``datetime`` objects (same values, same units).
+* ``StunProtocol.datagram_received`` on the relay's own sockets (``bind_host_candidates``):
+  a datagram whose first byte is above 3 cannot be STUN (RFC 7983), so RTP/RTCP/DTLS go
+  straight to the connection instead of through a failing STUN parse per packet.
+* aioice ``Connection._queue`` (``lighten_ice_queue``): the received-datagram queue between
+  aioice and aiortc's DTLS transport, replaced per relay connection, before ICE connects,
+  by :class:`_DatagramQueue` (the same ``put_nowait``/``get`` for its single reader, without
+  ``asyncio.Queue``'s size and task-done bookkeeping on every packet); and
+  ``RTCIceTransport._send``/``_recv`` (bound to the connection's ``send``/``recv`` in its
+  constructor), replaced by one-coroutine equivalents over ``Connection._nominated``
+  (``CandidatePair.protocol.transport.sendto(data, pair.remote_addr)``, as aioice does).
 * ``RTCIceGatherer._connection`` and aioice's ``Connection.get_component_candidates``,
   ``StunProtocol``, ``Candidate``, ``candidate_foundation``, ``candidate_priority``: aioice
   binds host candidates on every interface with an ephemeral port; the relay binds one
@@ -30,34 +54,58 @@ The seams, and why:
 from __future__ import annotations
 
 import asyncio
+import collections
 import errno
 import fractions
 import random
 import socket
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import aioice.ice
 import aiortc
+import aiortc.clock
 import aiortc.codecs
+import aiortc.rtcicetransport
 import aiortc.rtcrtpreceiver
 import av
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterFrame
-from aiortc.mediastreams import VIDEO_TIME_BASE
+from aiortc.mediastreams import VIDEO_TIME_BASE, convert_timebase
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, pack_remb_fci
 
-from server.media.buffers import AUDIO_TIME_BASE, RelayFrame
+from server.media.buffers import AUDIO_TIME_BASE, EncodedFrame, RelayFrame
 
 AIORTC_VERSION = "1.16.0"
 
 _JITTER_ATTR = "_RTCRtpReceiver__jitter_buffer"
 _QUEUE_ATTR = "_RTCRtpReceiver__decoder_queue"
+_ENCODER_ATTR = "_RTCRtpSender__encoder"
+_ESTIMATOR_ATTR = "_RTCRtpReceiver__remote_bitrate_estimator"
+_RTCP_SSRC_ATTR = "_RTCRtpReceiver__rtcp_ssrc"
 _lock = threading.Lock()
 _receiver_module: Any = aiortc.rtcrtpreceiver
 _ice: Any = aioice.ice
 _stock_get_decoder: Callable[[RTCRtpCodecParameters], Any] | None = None
+
+
+_NTP_UNIX_OFFSET = 2208988800  # seconds from 1900-01-01 (NTP epoch) to 1970-01-01
+_stock_clock: dict[str, Callable[[], int]] = {}
+
+
+def _current_ms() -> int:
+    """``aiortc.clock.current_ms``: milliseconds since the NTP epoch."""
+    return time.time_ns() // 1_000_000 + _NTP_UNIX_OFFSET * 1000
+
+
+def _current_ntp_time() -> int:
+    """``aiortc.clock.current_ntp_time``: 64-bit NTP time at microsecond resolution."""
+    seconds, micros = divmod(time.time_ns() // 1000, 1_000_000)
+    return ((seconds + _NTP_UNIX_OFFSET) << 32) | ((micros << 32) // 1_000_000)
 
 
 class SeamMoved(RuntimeError):
@@ -80,15 +128,13 @@ class _DirectQueue:
     ``deliver`` at once, on the event loop (no thread hop, no track queue); the stop
     sentinel and anything else still go to the decoder thread, which then ends normally."""
 
-    def __init__(self, inner: Any, deliver: Callable[[list[av.Packet[Any]]], None],
-                 time_base: fractions.Fraction) -> None:
+    def __init__(self, inner: Any, deliver: Callable[[list[EncodedFrame]], None]) -> None:
         self.inner = inner
         self._deliver = deliver
-        self._time_base = time_base
 
     def put(self, item: Any) -> None:
-        if item is not None and isinstance(item[1], RelayFrame):
-            self._deliver(relay_packets(item[1], self._time_base))
+        if item is not None and type(item[1]) is RelayFrame:
+            self._deliver(item[1].encoded())
         else:
             self.inner.put(item)
 
@@ -97,7 +143,7 @@ class _DirectQueue:
 
 
 def deliver_directly(
-    receiver: RTCRtpReceiver, kind: str, deliver: Callable[[list[av.Packet[Any]]], None]
+    receiver: RTCRtpReceiver, kind: str, deliver: Callable[[list[EncodedFrame]], None]
 ) -> None:
     """Hand ``receiver``'s assembled frames to ``deliver`` synchronously (idempotent).
 
@@ -109,8 +155,82 @@ def deliver_directly(
         raise SeamMoved(f"RTCRtpReceiver.{_QUEUE_ATTR} is gone")
     if isinstance(current, _DirectQueue):
         return
-    time_base = VIDEO_TIME_BASE if kind == "video" else AUDIO_TIME_BASE
-    setattr(receiver, _QUEUE_ATTR, _DirectQueue(current, deliver, time_base))
+    setattr(receiver, _QUEUE_ATTR, _DirectQueue(current, deliver))
+
+
+class RelayPacker:
+    """A relay sender's "encoder": packetizes already-encoded frames, never encodes.
+
+    Takes :class:`EncodedFrame` (the direct path) or an ``av.Packet`` in the codec's clock
+    (the decoder-thread path). VP8 gets aiortc's own payload descriptor and picture ids.
+    """
+
+    def __init__(self, kind: str, on_bitrate: Callable[[int], None] | None = None) -> None:
+        self._vp8 = kind == "video"
+        self._time_base = VIDEO_TIME_BASE if self._vp8 else AUDIO_TIME_BASE
+        self.picture_id = random.randint(0, (1 << 15) - 1)
+        self._on_bitrate = on_bitrate
+        self._bitrate: int | None = None
+
+    @property
+    def target_bitrate(self) -> int | None:
+        """The sink's latest REMB (aiortc's sender sets it on every REMB it receives)."""
+        return self._bitrate
+
+    @target_bitrate.setter
+    def target_bitrate(self, bitrate: int) -> None:
+        self._bitrate = bitrate
+        if self._on_bitrate is not None:
+            self._on_bitrate(bitrate)
+
+    def pack(self, frame: Any) -> tuple[list[bytes], int]:
+        if type(frame) is EncodedFrame:
+            data, timestamp = frame.data, frame.timestamp
+        else:
+            data = bytes(frame)
+            timestamp = convert_timebase(frame.pts, frame.time_base, self._time_base)
+        if not self._vp8:
+            return [data], timestamp
+        payloads = Vp8Encoder._packetize(data, self.picture_id)
+        self.picture_id = (self.picture_id + 1) & 0x7FFF
+        return payloads, timestamp
+
+    def encode(self, frame: Any, force_keyframe: bool = False) -> tuple[list[bytes], int]:
+        # Only the relay's gated tracks feed this sender, and they carry encoded frames.
+        raise TypeError("the relay never encodes")
+
+
+def pack_relay_frames(
+    sender: RTCRtpSender, kind: str, on_bitrate: Callable[[int], None] | None = None
+) -> None:
+    """Make ``sender`` packetize relayed frames with a :class:`RelayPacker` (idempotent);
+    ``on_bitrate`` gets each REMB estimate the sink sends for this sender.
+
+    Call before the sender starts; aiortc only looks its encoder up when it has none.
+    """
+    if not hasattr(sender, _ENCODER_ATTR):
+        raise SeamMoved(f"RTCRtpSender.{_ENCODER_ATTR} is gone")
+    if not isinstance(getattr(sender, _ENCODER_ATTR), RelayPacker):
+        setattr(sender, _ENCODER_ATTR, RelayPacker(kind, on_bitrate))
+
+
+def forward_remb_only(receiver: RTCRtpReceiver) -> None:
+    """Stop ``receiver`` running aiortc's per-packet bandwidth estimator (the relay sends
+    its sinks' REMB upstream instead, ``send_remb``)."""
+    if not hasattr(receiver, _ESTIMATOR_ATTR):
+        raise SeamMoved(f"RTCRtpReceiver.{_ESTIMATOR_ATTR} is gone")
+    setattr(receiver, _ESTIMATOR_ATTR, None)
+
+
+async def send_remb(receiver: RTCRtpReceiver, media_ssrc: int, bitrate: int) -> None:
+    """Send a REMB (Receiver Estimated Maximum Bitrate) for ``media_ssrc`` upstream."""
+    rtcp_ssrc = getattr(receiver, _RTCP_SSRC_ATTR, None)
+    if rtcp_ssrc is None:
+        return
+    packet = RtcpPsfbPacket(
+        fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(bitrate, [media_ssrc])
+    )
+    await receiver._send_rtcp(packet)
 
 
 class _PassthroughDecoder:
@@ -142,6 +262,16 @@ def problems() -> list[str]:
     worker = getattr(aiortc.rtcrtpreceiver, "decoder_worker", None)
     if worker is None or "get_decoder" not in worker.__code__.co_names:
         found.append("aiortc.rtcrtpreceiver.decoder_worker no longer calls get_decoder")
+    clock_users = (getattr(RTCRtpSender, "_run_rtp", None),)
+    for name in ("current_ms", "current_ntp_time"):
+        if not callable(getattr(aiortc.clock, name, None)):
+            found.append(f"aiortc.clock.{name} is gone")
+    if getattr(getattr(aiortc.clock, "NTP_EPOCH", None), "year", None) != 1900:
+        found.append("aiortc.clock.NTP_EPOCH is no longer 1900-01-01")
+    if any(f is None or "current_ntp_time" not in f.__code__.co_names for f in clock_users):
+        found.append("RTCRtpSender._run_rtp no longer reads clock.current_ntp_time")
+    if "datagram_received" not in vars(aioice.ice.StunProtocol):
+        found.append("aioice.ice.StunProtocol.datagram_received is gone")
     if not hasattr(aiortc.rtcrtpreceiver, "get_decoder"):
         found.append("aiortc.rtcrtpreceiver.get_decoder is gone")
     handle = getattr(RTCRtpReceiver, "_handle_rtp_packet", None)
@@ -157,9 +287,22 @@ def problems() -> list[str]:
     rtcp = getattr(RTCRtpSender, "_handle_rtcp_packet", None)
     if rtcp is None or "_send_keyframe" not in rtcp.__code__.co_names:
         found.append("RTCRtpSender._handle_rtcp_packet no longer calls _send_keyframe on PLI/FIR")
+    if handle is None or _ESTIMATOR_ATTR not in handle.__code__.co_names:
+        found.append(f"RTCRtpReceiver._handle_rtp_packet no longer uses {_ESTIMATOR_ATTR}")
+    run_rtcp = getattr(RTCRtpReceiver, "_run_rtcp", None)
+    if run_rtcp is None or _RTCP_SSRC_ATTR not in run_rtcp.__code__.co_names:
+        found.append(f"RTCRtpReceiver no longer keeps {_RTCP_SSRC_ATTR}")
+    if not hasattr(RTCRtpReceiver, "_send_rtcp"):
+        found.append("RTCRtpReceiver._send_rtcp is gone")
+    if rtcp is None or "target_bitrate" not in rtcp.__code__.co_names:
+        found.append("RTCRtpSender._handle_rtcp_packet no longer sets encoder.target_bitrate")
     nxt = getattr(RTCRtpSender, "_next_encoded_frame", None)
     if nxt is None or "pack" not in nxt.__code__.co_names:
         found.append("RTCRtpSender._next_encoded_frame no longer packs pre-encoded av.Packet")
+    if nxt is None or _ENCODER_ATTR not in nxt.__code__.co_names:
+        found.append(f"RTCRtpSender._next_encoded_frame no longer uses {_ENCODER_ATTR}")
+    if not callable(getattr(Vp8Encoder, "_packetize", None)):
+        found.append("aiortc.codecs.vpx.Vp8Encoder._packetize is gone")
     for name in ("Vp8Encoder", "OpusEncoder"):
         if not hasattr(getattr(aiortc.codecs, name, None), "pack"):
             found.append(f"aiortc.codecs.{name}.pack is gone")
@@ -169,6 +312,24 @@ def problems() -> list[str]:
             found.append(f"aioice.ice.{name} is gone")
     if "_codecs" not in RTCRtpTransceiver.__init__.__code__.co_names:
         found.append("RTCRtpTransceiver._codecs is gone")
+    data_received = getattr(aioice.ice.Connection, "data_received", None)
+    recvfrom = getattr(aioice.ice.Connection, "recvfrom", None)
+    for fn, what in ((data_received, "data_received"), (recvfrom, "recvfrom")):
+        if fn is None or "_queue" not in fn.__code__.co_names:
+            found.append(f"aioice Connection.{what} no longer uses _queue")
+    sendto = getattr(aioice.ice.Connection, "sendto", None)
+    if sendto is None or "_nominated" not in sendto.__code__.co_names:
+        found.append("aioice Connection.sendto no longer sends through _nominated")
+    send_data = getattr(aioice.ice.StunProtocol, "send_data", None)
+    if send_data is None or "sendto" not in send_data.__code__.co_names:
+        found.append("aioice StunProtocol.send_data no longer calls transport.sendto")
+    if not isinstance(getattr(aioice.ice.CandidatePair, "remote_addr", None), property):
+        found.append("aioice CandidatePair.remote_addr is gone")
+    ice_init = aiortc.rtcicetransport.RTCIceTransport.__init__.__code__.co_names
+    if "_send" not in ice_init or "_recv" not in ice_init:
+        found.append("RTCIceTransport no longer binds _send/_recv to its connection")
+    if recvfrom is None or "_nominated" not in recvfrom.__code__.co_names:
+        found.append("aioice Connection.recvfrom no longer refuses to read before nomination")
     if not hasattr(aioice.ice.Connection, "get_component_candidates"):
         found.append("aioice.ice.Connection.get_component_candidates is gone")
     return found
@@ -188,6 +349,9 @@ def install() -> None:
             raise SeamMoved("; ".join(found))
         _stock_get_decoder = getattr(_receiver_module, "get_decoder")  # noqa: B009
         setattr(_receiver_module, "get_decoder", _dispatching_get_decoder)  # noqa: B010
+        for name, fast in (("current_ms", _current_ms), ("current_ntp_time", _current_ntp_time)):
+            _stock_clock[name] = getattr(aiortc.clock, name)
+            setattr(aiortc.clock, name, fast)
 
 
 def uninstall() -> None:
@@ -197,6 +361,9 @@ def uninstall() -> None:
         if _stock_get_decoder is not None:
             setattr(_receiver_module, "get_decoder", _stock_get_decoder)  # noqa: B010
             _stock_get_decoder = None
+            for name, stock in _stock_clock.items():
+                setattr(aiortc.clock, name, stock)
+            _stock_clock.clear()
 
 
 def installed() -> bool:
@@ -230,6 +397,92 @@ def set_stream_id(sender: RTCRtpSender, stream_id: str) -> None:
 
 
 # ---------------------------------------------------------------------------- ICE binding
+
+class _DatagramQueue:
+    """Unbounded FIFO with the part of ``asyncio.Queue``'s API aioice uses for received
+    datagrams (``put_nowait``, ``get``, ``empty``, ``qsize``); woken readers in order."""
+
+    def __init__(self) -> None:
+        self._items: collections.deque[Any] = collections.deque()
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        self._wake()
+
+    def _wake(self) -> None:
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    async def get(self) -> Any:
+        items = self._items
+        while not items:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if items and waiter.done() and not waiter.cancelled():
+                    self._wake()  # it was woken for an item it will not take: pass it on
+                raise
+        return items.popleft()
+
+
+def lighten_ice_queue(pc: RTCPeerConnection) -> None:
+    """Give each of ``pc``'s ICE connections a :class:`_DatagramQueue` (idempotent), and
+    let its ``RTCIceTransport`` send and receive through the nominated pair directly.
+
+    Only before ICE connects (nothing can be waiting on the old queue then: aioice's
+    ``recvfrom`` refuses to read until a pair is nominated) and only while it is empty.
+    """
+    for transceiver in pc.getTransceivers():
+        ice = transceiver.receiver.transport.transport
+        connection = ice.iceGatherer._connection
+        queue = getattr(connection, "_queue", None)
+        if queue is None or not hasattr(ice, "_send") or not hasattr(ice, "_recv"):
+            raise SeamMoved("aioice Connection._queue or RTCIceTransport._send/_recv is gone")
+        if isinstance(queue, _DatagramQueue) or connection._nominated or not queue.empty():
+            continue
+        light = _DatagramQueue()
+        setattr(connection, "_queue", light)  # noqa: B010
+        send, recv = _direct_io(connection._nominated, light)
+        setattr(ice, "_send", send)  # noqa: B010
+        setattr(ice, "_recv", recv)  # noqa: B010
+
+
+def _direct_io(
+    nominated: dict[int, Any], queue: _DatagramQueue
+) -> tuple[Callable[[bytes], Any], Callable[[], Any]]:
+    """aioice ``Connection.send``/``recv`` (component 1, as aiortc uses them), each in one
+    coroutine instead of three and two nested ones, with the same errors."""
+
+    async def send(data: bytes) -> None:
+        pair = nominated.get(1)
+        if pair is None:
+            raise ConnectionError("Cannot send data, not connected")
+        pair.protocol.transport.sendto(data, pair.remote_addr)
+
+    async def recv() -> bytes:
+        if not nominated:
+            raise ConnectionError("Cannot receive data, not connected")
+        result = await queue.get()
+        if result is None:
+            raise ConnectionError("Connection lost while receiving data")
+        data: bytes = result[0]
+        return data
+
+    return send, recv
+
 
 def restrict_codecs(transceiver: RTCRtpTransceiver, mime_type: str) -> bool:
     """Keep only ``mime_type`` (and its RTX) on ``transceiver``; False if it was not offered.
@@ -323,7 +576,7 @@ def _ranged_gatherer(
         for address in chosen:
             sock = _bind_udp(address, ports)
             transport, protocol = await loop.create_datagram_endpoint(
-                lambda: _ice.StunProtocol(connection), sock=sock
+                lambda: _relay_protocol()(connection), sock=sock
             )
             host, port = transport.get_extra_info("sockname")[:2]
             if announced_address:
@@ -342,3 +595,23 @@ def _ranged_gatherer(
         return candidates
 
     return get_component_candidates
+
+
+_protocols: dict[type, type] = {}
+
+
+def _relay_protocol() -> Any:
+    """aioice's StunProtocol, minus the per-packet STUN parse attempt for media."""
+    base = _ice.StunProtocol
+    cls = _protocols.get(base)
+    if cls is None:
+
+        def datagram_received(self: Any, data: bytes, addr: tuple[Any, ...]) -> None:
+            if data and data[0] > 3:  # RFC 7983: STUN is 0-3; DTLS 20-63; RTP/RTCP 128-191
+                self.receiver.data_received(data, self.local_candidate.component)
+            else:
+                base.datagram_received(self, data, addr)
+
+        cls = type("RelayStunProtocol", (base,), {"datagram_received": datagram_received})
+        _protocols[base] = cls
+    return cls

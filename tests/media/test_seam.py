@@ -59,3 +59,132 @@ def test_receiver_and_sender_hooks_attach_per_instance() -> None:
         await pc.close()
 
     asyncio.run(run())
+
+
+def test_fast_clock_matches_aiortcs_own() -> None:
+    import aiortc.clock
+
+    seam.install()
+    stock_ms = seam._stock_clock["current_ms"]
+    stock_ntp = seam._stock_clock["current_ntp_time"]
+    assert aiortc.clock.current_ms is not stock_ms
+    assert abs(aiortc.clock.current_ms() - stock_ms()) <= 5
+    fast, stock = aiortc.clock.current_ntp_time(), stock_ntp()
+    assert abs(fast - stock) < (5 << 32) // 1000  # within 5 ms, same 32.32 fixed point
+    assert fast >> 32 == stock >> 32 or abs((fast >> 32) - (stock >> 32)) == 1
+
+
+def test_relay_sockets_pass_media_straight_through_and_stun_to_aioice() -> None:
+    got: list[bytes] = []
+    stun_seen: list[bytes] = []
+
+    class Receiver:
+        def data_received(self, data: bytes, component: int) -> None:
+            got.append(data)
+
+    cls = seam._relay_protocol()
+    proto = cls.__new__(cls)
+    proto.receiver = Receiver()
+    proto.local_candidate = type("C", (), {"component": 1})()
+    base = cls.__mro__[1]
+    original = base.datagram_received
+    try:
+        base.datagram_received = lambda self, data, addr: stun_seen.append(data)
+        proto.datagram_received(b"\x80\x60" + bytes(30), ("127.0.0.1", 1))  # RTP
+        proto.datagram_received(b"\x17\xfe\xfd" + bytes(30), ("127.0.0.1", 1))  # DTLS
+        proto.datagram_received(b"\x00\x01" + bytes(18), ("127.0.0.1", 1))  # STUN
+    finally:
+        base.datagram_received = original
+    assert [d[0] for d in got] == [0x80, 0x17]
+    assert [d[0] for d in stun_seen] == [0x00]
+
+
+def test_relay_packer_packs_like_aiortc_without_encoding() -> None:
+    import fractions
+
+    import av
+    from aiortc.codecs.vpx import Vp8Encoder
+
+    from server.media.buffers import EncodedFrame
+
+    frame = bytes(range(256)) * 12  # 3 KB: three RTP packets
+    packer = seam.RelayPacker("video")
+    stock = Vp8Encoder()
+    stock.picture_id = packer.picture_id
+    packet = av.Packet(frame)
+    packet.pts, packet.time_base = 3000, fractions.Fraction(1, 90000)
+    assert packer.pack(EncodedFrame(frame, 3000)) == stock.pack(packet)
+    assert packer.pack(packet) == stock.pack(packet)  # decoder-thread path: av.Packet
+    audio = seam.RelayPacker("audio")
+    assert audio.pack(EncodedFrame(b"opus", 960)) == ([b"opus"], 960)
+    with pytest.raises(TypeError):
+        audio.encode(object())
+
+
+def test_datagram_queue_behaves_like_asyncio_queue_for_aioice() -> None:
+    async def run() -> None:
+        q = seam._DatagramQueue()
+        assert q.empty() and q.qsize() == 0
+        q.put_nowait((b"a", 1))
+        assert await q.get() == (b"a", 1)
+        reader = asyncio.ensure_future(q.get())
+        await asyncio.sleep(0)
+        q.put_nowait((b"b", 1))
+        q.put_nowait(None)  # aioice's "connection lost"
+        assert await reader == (b"b", 1)
+        assert await q.get() is None
+        # A reader cancelled after being woken passes the item on to the next one.
+        first, second = asyncio.ensure_future(q.get()), asyncio.ensure_future(q.get())
+        await asyncio.sleep(0)
+        q.put_nowait((b"c", 1))
+        first.cancel()
+        assert await second == (b"c", 1)
+
+    asyncio.run(run())
+
+
+def test_relay_connections_get_the_light_queue_before_ice_connects() -> None:
+    async def run() -> None:
+        pc = RTCPeerConnection()
+        pc.addTransceiver("video")
+        seam.lighten_ice_queue(pc)
+        connection = pc.getTransceivers()[0].receiver.transport.transport.iceGatherer._connection
+        assert isinstance(connection._queue, seam._DatagramQueue)
+        await pc.close()
+
+    asyncio.run(run())
+
+
+def test_relay_ice_transport_sends_and_receives_like_aioice() -> None:
+    async def run() -> None:
+        sent: list[tuple[bytes, tuple[str, int]]] = []
+        nominated: dict[int, object] = {}
+        queue = seam._DatagramQueue()
+        send, recv = seam._direct_io(nominated, queue)  # type: ignore[arg-type]
+        with pytest.raises(ConnectionError):
+            await send(b"x")
+        with pytest.raises(ConnectionError):
+            await recv()
+
+        class Transport:
+            def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
+                sent.append((data, addr))
+
+        pair = type(
+            "Pair",
+            (),
+            {
+                "protocol": type("P", (), {"transport": Transport()})(),
+                "remote_addr": ("127.0.0.2", 5000),
+            },
+        )()
+        nominated[1] = pair
+        await send(b"rtp")
+        assert sent == [(b"rtp", ("127.0.0.2", 5000))]
+        queue.put_nowait((b"srtp", 1))
+        assert await recv() == b"srtp"
+        queue.put_nowait(None)
+        with pytest.raises(ConnectionError):
+            await recv()
+
+    asyncio.run(run())

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import av
+import pytest
 from aiortc.rtp import RtpPacket
 
 from server.media.buffers import MAX_VIDEO_PACKETS, AudioPassthrough, VideoAssembler
 from server.media.gate import GatedTrack
-from server.media.ice import client_ice_servers, turn_credentials
+from server.media.ice import MediaConfig, client_ice_servers, turn_credentials
 
 
 def vp8(seq: int, ts: int, *, start: bool, marker: bool, key: bool = False) -> RtpPacket:
@@ -112,3 +113,59 @@ def test_turn_rest_credentials_follow_coturn_use_auth_secret() -> None:
     assert 0 < expiry <= 6 * 3600
     assert client_ice_servers([], None, now=0) == []
     assert client_ice_servers(["turn:x"], None, now=0) == []
+
+
+def test_an_empty_gate_is_still_a_track_to_aiortc() -> None:
+    # aiortc's sender loop polls every 20 ms while ``not track``: an empty gate must not
+    # look like a missing track (that cost CPU and up to 20 ms per frame).
+    for kind in ("video", "audio"):
+        gate = GatedTrack(kind)
+        assert len(gate) == 0 and bool(gate) is True
+
+
+def test_each_source_gets_the_lowest_remb_of_its_routed_sinks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from server.media import CaseRelay, seam
+
+    sent: list[tuple[object, int, int]] = []
+
+    async def send_remb(receiver: object, ssrc: int, bitrate: int) -> None:
+        sent.append((receiver, ssrc, bitrate))
+
+    async def send_pli(receiver: object, ssrc: int) -> None:
+        pass
+
+    monkeypatch.setattr(seam, "send_remb", send_remb)
+    monkeypatch.setattr(seam, "send_pli", send_pli)
+    receiver = object()
+
+    class FakePeer:
+        def __init__(self) -> None:
+            self.sources = {"video": receiver}
+
+        def source_ssrc(self, kind: str) -> int:
+            return 1234
+
+        async def close(self) -> None:
+            pass
+
+    async def run() -> None:
+        relay = CaseRelay(MediaConfig(public_ip="127.0.0.1"), ("m", "v", "r"))
+        relay.peers["m"] = FakePeer()  # type: ignore[assignment]
+        joint = {("m", "v"), ("v", "m"), ("m", "r"), ("r", "m")}
+        relay.apply_routes(frozenset(joint))
+        relay._sink_bitrate("m", "v", 800_000)
+        relay._sink_bitrate("m", "r", 300_000)
+        relay._sink_bitrate("m", "v", 900_000)
+        await asyncio.sleep(0)
+        assert [b for _, _, b in sent] == [800_000, 300_000, 300_000]
+        assert all(r is receiver and s == 1234 for r, s, _ in sent)
+        relay.apply_routes(frozenset({("m", "v"), ("v", "m")}))  # r leaves the caucus
+        relay._sink_bitrate("m", "r", 100_000)  # unrouted: never reaches the source
+        relay._sink_bitrate("m", "v", 900_000)
+        await asyncio.sleep(0)
+        assert [b for _, _, b in sent][3:] == [900_000]
+        await relay.close()
+
+    asyncio.run(run())
