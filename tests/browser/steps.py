@@ -164,6 +164,31 @@ FRAMES = """async (slot) => {
 }"""
 
 
+AUDIO = FRAMES.replace('"video"', '"audio"').replace("framesDecoded", "totalSamplesReceived")
+
+
+def audio_samples(page: Page, slot: int) -> int:
+    """Audio samples the page has received from one receive slot (slots as for video)."""
+    return int(page.evaluate(AUDIO, slot))
+
+
+def assert_hearing(page: Page, slot: int, *, timeout: float = 10.0) -> None:
+    """Audio from ``slot`` keeps arriving (at least 0.2 s of it at 48 kHz)."""
+    start = audio_samples(page, slot)
+    deadline = time.monotonic() + timeout
+    while audio_samples(page, slot) < start + 9600:
+        assert time.monotonic() < deadline, f"no audio received from slot {slot}"
+        page.wait_for_timeout(100)
+
+
+def assert_not_hearing(page: Page, slot: int, *, settle_ms: int = 700) -> None:
+    """No audio from ``slot`` arrives (after letting in-flight packets land)."""
+    page.wait_for_timeout(settle_ms)
+    before = audio_samples(page, slot)
+    page.wait_for_timeout(1000)
+    assert audio_samples(page, slot) == before, f"audio from slot {slot} still arrives"
+
+
 def frames_decoded(page: Page, slot: int) -> int:
     """Video frames the page has decoded from one receive slot (0: the mediator for a
     party, Party A for the mediator; 1: the other party, or Party B for the mediator)."""

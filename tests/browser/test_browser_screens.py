@@ -16,6 +16,8 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.live import DESKTOP, PHONE, LiveNode
 from tests.browser.steps import (
+    assert_hearing,
+    assert_not_hearing,
     chat,
     check_a11y,
     create_case,
@@ -213,3 +215,27 @@ def test_leaving_keeps_the_tab_able_to_go_back_in(node: LiveNode, people: Any) -
     expect(a.locator("#chat-caucus .msg", has_text="before leaving")).to_have_count(1)
     expect(m.locator("#caucus-victim [data-presence]")).to_have_text("Connected, in their room")
     assert a.evaluate("() => window.__sulhPCs.length + window.__sulhTracks.length") == 0
+
+
+def test_sound_only_works_end_to_end_and_stays_in_its_caucus(node: LiveNode, people: Any) -> None:
+    """A party on a weak connection joins with sound only: the mediator hears it and it
+    hears the mediator while they share its room, and the other party hears nothing."""
+    m = people(DESKTOP).page
+    a, b = people(PHONE).page, people(PHONE).page
+    mediator_login(m, node, "sound@example.org")
+    submit_login(m, "sound@example.org")
+    case_id, invites = create_case(m, "Sound only")
+    open_console(m, case_id)
+    for page, role in ((a, "victim"), (b, "respondent")):
+        open_invite(page, invites[role])
+        page.locator("#mode-audio").check()
+        page.locator("#join-enter").click()
+        page.wait_for_url("**/room")
+        expect(status(page)).to_have_attribute("data-state", "away")
+    move(m, "respondent_caucus")
+    expect(status(b)).to_have_attribute("data-state", "with_you")
+    assert_hearing(b, 0)  # Party B hears the mediator
+    assert_hearing(m, 1)  # the mediator hears Party B (slot 1 is Party B for the mediator)
+    assert_not_hearing(a, 0)  # Party A hears nobody: the mediator is elsewhere
+    assert_not_hearing(a, 1)
+    assert_not_hearing(m, 0)
