@@ -7,7 +7,7 @@ import { ChatView } from "./chat.js";
 import { loadKeyPair, safetyCode, toB64 } from "./e2ee.js";
 import { formatTime, initI18n, setText, t } from "./i18n.js";
 import { forgetCase, mediatorKeyName, partyName, partyText, showInvite, wireCopy } from "./mediator.js";
-import { Media, showsVideo } from "./media.js";
+import { Media, bindMediaControls, showsVideo } from "./media.js";
 import { Messaging } from "./messaging.js";
 import { call, errorCode, openSocket, postJSON } from "./net.js";
 
@@ -289,23 +289,7 @@ function setupMedia(socket) {
     $("video-self").srcObject = media.local;
   };
   page.media = media;
-  $("toggle-mic").addEventListener("click", (event) => {
-    const muted = event.currentTarget.getAttribute("aria-pressed") !== "true";
-    event.currentTarget.setAttribute("aria-pressed", String(muted));
-    setText(event.currentTarget, muted ? "controls.unmute" : "controls.mute");
-    media.setMic(!muted);
-  });
-  $("toggle-camera").addEventListener("click", async (event) => {
-    const button = event.currentTarget;
-    const off = button.getAttribute("aria-pressed") !== "true";
-    button.setAttribute("aria-pressed", String(off));
-    setText(button, off ? "controls.camera_on" : "controls.camera_off");
-    await media.setCamera(!off);
-  });
-  $("unmute-remote").addEventListener("click", () => {
-    $("unmute-remote").hidden = true;
-    for (const video of document.querySelectorAll("[data-video]")) video.play().catch(() => {});
-  });
+  bindMediaControls(media, () => document.querySelectorAll("[data-video]"));
 }
 
 async function onConnect() {

@@ -11,6 +11,7 @@
 // m-lines renegotiates with a new rtc.offer.
 
 import { call } from "./net.js";
+import { setText } from "./i18n.js";
 
 export const MODES = ["video", "audio", "text"];
 const OFFER_TIMEOUT_MS = 10000;
@@ -71,6 +72,32 @@ function gatheringComplete(pc) {
 /** Whether `stream` has a video track that is receiving pictures now. */
 export function showsVideo(stream) {
   return Boolean(stream?.getVideoTracks().some((t) => t.readyState === "live" && !t.muted));
+}
+
+/**
+ * Wire the shared media controls of a room page (#toggle-mic, #toggle-camera,
+ * #unmute-remote) to ``media``. ``remoteVideos`` lists the elements to start playing
+ * when the browser blocked autoplay with sound.
+ */
+export function bindMediaControls(media, remoteVideos) {
+  const byId = (id) => document.getElementById(id);
+  byId("toggle-mic").addEventListener("click", (event) => {
+    const muted = event.currentTarget.getAttribute("aria-pressed") !== "true";
+    event.currentTarget.setAttribute("aria-pressed", String(muted));
+    setText(event.currentTarget, muted ? "controls.unmute" : "controls.mute");
+    media.setMic(!muted);
+  });
+  byId("toggle-camera").addEventListener("click", async (event) => {
+    const button = event.currentTarget;
+    const off = button.getAttribute("aria-pressed") !== "true";
+    button.setAttribute("aria-pressed", String(off));
+    setText(button, off ? "controls.camera_on" : "controls.camera_off");
+    await media.setCamera(!off);
+  });
+  byId("unmute-remote").addEventListener("click", () => {
+    byId("unmute-remote").hidden = true;
+    for (const video of remoteVideos()) video.play().catch(() => {});
+  });
 }
 
 export class Media {

@@ -6,7 +6,7 @@ import { ChatView } from "./chat.js";
 import { loadKeyPair, safetyCode, toB64 } from "./e2ee.js";
 import { installQuickExit, onExitNotify, onExitStop } from "./exit.js";
 import { initI18n, setText } from "./i18n.js";
-import { Media, showsVideo } from "./media.js";
+import { Media, bindMediaControls, showsVideo } from "./media.js";
 import { Messaging } from "./messaging.js";
 import { call, openSocket } from "./net.js";
 import { KEYS } from "./party.js";
@@ -227,23 +227,7 @@ function setupMedia(pref) {
   page.media = media;
   onExitStop(() => media.stop());
 
-  $("toggle-mic").addEventListener("click", (event) => {
-    const muted = event.currentTarget.getAttribute("aria-pressed") !== "true";
-    event.currentTarget.setAttribute("aria-pressed", String(muted));
-    setText(event.currentTarget, muted ? "controls.unmute" : "controls.mute");
-    media.setMic(!muted);
-  });
-  $("toggle-camera").addEventListener("click", async (event) => {
-    const button = event.currentTarget;
-    const off = button.getAttribute("aria-pressed") !== "true";
-    button.setAttribute("aria-pressed", String(off));
-    setText(button, off ? "controls.camera_on" : "controls.camera_off");
-    await media.setCamera(!off);
-  });
-  $("unmute-remote").addEventListener("click", () => {
-    $("unmute-remote").hidden = true;
-    for (const id of ["video-mediator", "video-other"]) $(id).play().catch(() => {});
-  });
+  bindMediaControls(media, () => ["video-mediator", "video-other"].map((id) => $(id)));
 }
 
 // -- start -------------------------------------------------------------------
