@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 import socketio
@@ -105,6 +106,11 @@ class Publisher:
         sids = await self._store.set_members(LIVE, key)
         for sid in sids:
             await self._store.remove_from_set(LIVE, key, sid)
+        self.disconnect_later(sids)
+
+    def disconnect_later(self, sids: Iterable[str]) -> None:
+        """Close sockets once the acknowledgement being sent now has gone out."""
+        sids = list(sids)
 
         async def close_later() -> None:
             await asyncio.sleep(ACK_GRACE)

@@ -7,7 +7,6 @@ A refused event answers ``{"ok": false, "error": {code, message}}`` and changes 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -80,7 +79,6 @@ class Gateway:
         self.retention = retention
         self.clock = clock
         self._conns: dict[str, Conn] = {}
-        self._pending: set[asyncio.Task[None]] = set()
         sio.on("connect", self._on_connect)
         sio.on("disconnect", self._on_disconnect)
         sio.on("*", self._unknown_event)
@@ -197,14 +195,14 @@ class Gateway:
             return error("too_large", "That message is too large.")
         try:
             if not await self.auth.refresh(conn.session_hash, conn.session_expires):
-                self._later_disconnect(sid)
+                self.publisher.disconnect_later([sid])
                 return error("unauthorized", "Your session has ended.")
             return await handler(conn, payload)
         except (Invalid, TooLarge) as exc:
             return error(exc.code, str(exc))
         except ProtocolViolation as exc:
             log("protocol_violation", case=conn.case_id, role=conn.role.value, event=name)
-            self._later_disconnect(sid)
+            self.publisher.disconnect_later([sid])
             return error(exc.code, exc.message)
         except DomainError as exc:
             return error(exc.code, exc.message)
@@ -234,17 +232,6 @@ class Gateway:
         connected); a connected client can emit events named "connect" or "disconnect"
         that reach the same handlers, with arguments of its choosing."""
         return bool(self.sio.manager.is_connected(sid, "/"))
-
-    def _later_disconnect(self, sid: str) -> None:
-        """Disconnect after the acknowledgement has been sent."""
-
-        async def go() -> None:
-            await asyncio.sleep(0.05)
-            await self.sio.disconnect(sid)
-
-        task = asyncio.get_running_loop().create_task(go())
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
 
     async def run(self, conn: Conn, command: Command) -> None:
         """The common path: apply ``command`` to the connection's case and publish."""
