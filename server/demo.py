@@ -27,10 +27,12 @@ def run_demo(settings: Settings) -> int:
     password = new_token()[:20]
     base = settings.public_url or f"http://{settings.host}:{settings.port}"
 
-    async def announce(app: web.Application) -> AsyncIterator[None]:
+    banner: list[str] = []
+
+    async def prepare(app: web.Application) -> AsyncIterator[None]:
         account = await svc.accounts.add(DEMO_EMAIL, password)
         case_id, tokens = await start_case(svc, account, "Demo case", {})
-        print(
+        banner.append(
             "\nSulh demo is running.\n"
             f"  Mediator console: {base}/console\n"
             f"    email:    {DEMO_EMAIL}\n"
@@ -39,11 +41,14 @@ def run_demo(settings: Settings) -> int:
             f"    {base}/join#{tokens['victim']}\n"
             "  Invite for Party B (open in a third browser window):\n"
             f"    {base}/join#{tokens['respondent']}\n"
-            f"  Case id: {case_id}\n",
-            flush=True,
+            f"  Case id: {case_id}\n"
         )
         yield
 
-    app.cleanup_ctx.append(announce)
-    web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None)
+    def announce(_: str) -> None:
+        # run_app calls this once the socket is listening, so the links work at once.
+        print("".join(banner), flush=True)
+
+    app.cleanup_ctx.append(prepare)
+    web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=announce)
     return 0
