@@ -6,6 +6,7 @@ import base64
 import hashlib
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from playwright.sync_api import Page, expect
@@ -174,19 +175,31 @@ def audio_samples(page: Page, slot: int) -> int:
 
 def assert_hearing(page: Page, slot: int, *, timeout: float = 10.0) -> None:
     """Audio from ``slot`` keeps arriving (at least 0.2 s of it at 48 kHz)."""
-    start = audio_samples(page, slot)
-    deadline = time.monotonic() + timeout
-    while audio_samples(page, slot) < start + 9600:
-        assert time.monotonic() < deadline, f"no audio received from slot {slot}"
-        page.wait_for_timeout(100)
+    _assert_growing(page, audio_samples, slot, 9600, timeout, f"no audio received from slot {slot}")
 
 
 def assert_not_hearing(page: Page, slot: int, *, settle_ms: int = 700) -> None:
     """No audio from ``slot`` arrives (after letting in-flight packets land)."""
+    _assert_still(page, audio_samples, slot, settle_ms, f"audio from slot {slot} still arrives")
+
+
+def _assert_growing(
+    page: Page, count: Callable[[Page, int], int], slot: int, gain: int, timeout: float, why: str
+) -> None:
+    start = count(page, slot)
+    deadline = time.monotonic() + timeout
+    while count(page, slot) < start + gain:
+        assert time.monotonic() < deadline, why
+        page.wait_for_timeout(100)
+
+
+def _assert_still(
+    page: Page, count: Callable[[Page, int], int], slot: int, settle_ms: int, why: str
+) -> None:
     page.wait_for_timeout(settle_ms)
-    before = audio_samples(page, slot)
+    before = count(page, slot)
     page.wait_for_timeout(1000)
-    assert audio_samples(page, slot) == before, f"audio from slot {slot} still arrives"
+    assert count(page, slot) == before, why
 
 
 def frames_decoded(page: Page, slot: int) -> int:
@@ -197,16 +210,9 @@ def frames_decoded(page: Page, slot: int) -> int:
 
 def assert_decoding(page: Page, slot: int, *, timeout: float = 10.0) -> None:
     """Frames from ``slot`` keep arriving and decoding."""
-    start = frames_decoded(page, slot)
-    deadline = time.monotonic() + timeout
-    while frames_decoded(page, slot) < start + 5:
-        assert time.monotonic() < deadline, f"no video decoded from slot {slot}"
-        page.wait_for_timeout(100)
+    _assert_growing(page, frames_decoded, slot, 5, timeout, f"no video decoded from slot {slot}")
 
 
 def assert_not_decoding(page: Page, slot: int, *, settle_ms: int = 700) -> None:
     """No frame from ``slot`` is decoded (after letting in-flight frames land)."""
-    page.wait_for_timeout(settle_ms)
-    before = frames_decoded(page, slot)
-    page.wait_for_timeout(1000)
-    assert frames_decoded(page, slot) == before, f"video from slot {slot} still arrives"
+    _assert_still(page, frames_decoded, slot, settle_ms, f"video from slot {slot} still arrives")

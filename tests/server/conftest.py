@@ -55,9 +55,13 @@ class Node:
         assert status == 201, created
         return created
 
-    async def three(self, connect: bool = True) -> tuple[Person, Person, Person]:
-        """A mediator, a victim and a respondent of one new case, keys published."""
-        token = await self.mediator_login(f"m{uuid.uuid4().hex[:6]}@example.org")
+    async def three(
+        self, connect: bool = True, token: str | None = None
+    ) -> tuple[Person, Person, Person]:
+        """A mediator (signed in, or with the given session ``token``), a victim and a
+        respondent of one new case, both invites redeemed over HTTP, keys published."""
+        if token is None:
+            token = await self.mediator_login(f"m{uuid.uuid4().hex[:6]}@example.org")
         created = await self.open_case(token, label="Case 1")
         case_id = str(created["case_id"])
         people = [Person(self.base_url, token, "mediator", case_id=case_id)]

@@ -25,7 +25,7 @@ from server.config import Settings
 from server.store.base import Store
 from server.store.memory import MemoryStore
 from tests.server.conftest import Node, start_node
-from tests.support.client import Person, post
+from tests.support.client import Person
 from tests.support.waiting import eventually, quiet
 
 SETTLE = 0.1
@@ -78,23 +78,8 @@ async def mediator_session(node: Node) -> str:
 
 
 async def three(node: Node) -> tuple[Person, Person, Person]:
-    """Like ``Node.three``: a case opened and both invites redeemed over HTTP, then
-    all three connected with keys published."""
-    token = await mediator_session(node)
-    created = await node.open_case(token, label="Case 1")
-    case_id = str(created["case_id"])
-    people = [Person(node.base_url, token, "mediator", case_id=case_id)]
-    for role in ("victim", "respondent"):
-        invite = str(created["invites"][role])  # type: ignore[index]
-        status, body = await post(
-            node.base_url, "/api/invites/redeem", {"token": invite.split("#", 1)[1]}
-        )
-        assert status == 200, body
-        people.append(Person(node.base_url, body["session"], role, case_id=case_id))
-    for p in people:
-        await p.connect()
-        await p.ok("key.publish", {"public_key": p.public_b64})
-    return people[0], people[1], people[2]
+    """``Node.three`` with a mediator session that skips Argon2."""
+    return await node.three(token=await mediator_session(node))
 
 
 @asynccontextmanager
