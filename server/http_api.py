@@ -175,7 +175,7 @@ async def get_case(request: web.Request) -> web.Response:
 
 
 async def _reset_seat(request: web.Request) -> tuple[Services, str, str, str] | web.Response:
-    """Hand a party's seat to nobody: the old invite and every session of the seat end."""
+    """Empty a party's seat: every session of the seat ends (the caller deals with its invite)."""
     svc, case_id, pid = await _owned_case(request)
     role = request.match_info["role"]
     if role not in ("victim", "respondent"):
@@ -184,7 +184,6 @@ async def _reset_seat(request: web.Request) -> tuple[Services, str, str, str] | 
         case_id, ReissueInvite(ParticipantId(pid), Role(role)), clock=svc.clock
     )
     await svc.publisher.publish(after, events)
-    await svc.auth.revoke_invite(case_id, role)
     return svc, case_id, role, after.by_role(Role(role)).id
 
 
@@ -201,6 +200,8 @@ async def revoke(request: web.Request) -> web.Response:
     reset = await _reset_seat(request)
     if isinstance(reset, web.Response):
         return reset
+    svc, case_id, role, _ = reset
+    await svc.auth.revoke_invite(case_id, role)
     return web.json_response({"ok": True})
 
 
