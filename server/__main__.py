@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import sys
 
 from aiohttp import web
 
-from server import logs
+from server import logs, runtime
 from server.app import build_app
 from server.config import ConfigError, Settings, from_env
 from server.state import services_key
@@ -65,14 +64,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logs.setup()
     if args.command == "add-mediator":
-        return asyncio.run(_add_mediator(settings, args.email))
+        return runtime.run(_add_mediator(settings, args.email))
     if args.command == "demo":
         from server.demo import run_demo
 
         return run_demo(settings)
     app = build_app(settings)
-    print(f"Sulh serving on http://{settings.host}:{settings.port}", flush=True)
-    web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None)
+    loop = runtime.new_event_loop()
+    where = f"http://{settings.host}:{settings.port}"
+    print(f"Sulh serving on {where} ({runtime.loop_name(loop)})", flush=True)
+    web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None,
+                loop=loop)
     return 0
 
 

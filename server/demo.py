@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from server import runtime
 from server.app import build_app
 from server.auth import AccountBook
 from server.config import Settings
@@ -50,5 +51,6 @@ def run_demo(settings: Settings) -> int:
         print("".join(banner), flush=True)
 
     app.cleanup_ctx.append(prepare)
-    web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=announce)
+    web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=announce,
+                loop=runtime.new_event_loop())
     return 0

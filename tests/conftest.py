@@ -6,10 +6,13 @@ CI must run everything, so a missing redis-server or browser can never look gree
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 
 import pytest
+
+from server import runtime
 
 
 @pytest.hookimpl(wrapper=True)
@@ -22,3 +25,13 @@ def pytest_runtest_makereport(
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.longrepr = f"skipped under SULH_REQUIRE_ALL=1 (CI runs everything): {reason}"
     return report
+
+
+_LOOP = runtime.name()
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Every async test runs on the loop the server runs on (server/runtime.py)."""
+    return {_LOOP: runtime.new_event_loop}

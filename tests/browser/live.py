@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from server import runtime
 from server.app import build_app
 from server.auth import AccountBook
 from server.config import Settings
@@ -89,10 +90,10 @@ INSTRUMENT = """
 
 
 class LiveNode:
-    """A Sulh node on its own loop in a background thread."""
+    """A Sulh node on its own loop (the server's: server/runtime.py) in a background thread."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.loop = asyncio.new_event_loop()
+        self.loop = runtime.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))

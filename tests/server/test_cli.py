@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import socket
@@ -100,3 +101,32 @@ def test_a_malformed_setting_stops_the_server_with_a_clear_message(tmp_path: Pat
     )
     assert result.returncode == 2
     assert "SULH_RETENTION" in result.stderr and "72h" in result.stderr
+
+
+async def test_the_server_says_where_it_serves_and_on_which_event_loop(tmp_path: Path) -> None:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server", "--port", str(port)],
+        cwd=ROOT,
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.strip() == f"Sulh serving on http://127.0.0.1:{port} (uvloop)", first
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        status = 0
+        while time.monotonic() < deadline and status != 401:
+            try:
+                status, _ = await post(base, "/api/login", {"email": "x@example.org",
+                                                            "password": "not the password"})
+            except OSError:
+                await asyncio.sleep(0.1)
+        assert status == 401, "the server on uvloop did not answer"
+    finally:
+        proc.terminate()
+        proc.wait(10)
