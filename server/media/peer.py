@@ -119,7 +119,9 @@ class Peer:
             if not isinstance(seam.receiver_buffer(t.receiver), (VideoAssembler, AudioPassthrough)):
                 buffer = VideoAssembler() if t.kind == "video" else AudioPassthrough()
                 seam.set_receiver_buffer(t.receiver, buffer)
-                seam.deliver_directly(t.receiver, t.kind, self._deliverer(t.kind, t.receiver))
+                deliver = self._deliverer(t.kind, t.receiver)
+                seam.deliver_directly(t.receiver, t.kind, deliver)
+                seam.receive_directly(t.receiver, t.kind, deliver)
                 if t.kind == "video" and self._sink_bitrate is not None:
                     seam.forward_remb_only(t.receiver)
             if m.direction in _SENDS and t.kind not in sources:
@@ -147,6 +149,7 @@ class Peer:
             out = self._outbound(source)
             t.sender.replaceTrack(out.track(t.kind))
             seam.pack_relay_frames(t.sender, t.kind, self._bitrate_reporter(t.kind, source))
+            seam.send_directly(t.sender)
             seam.set_stream_id(t.sender, out.stream_id)
             if t.kind == "video":
                 seam.on_keyframe_request(

@@ -45,6 +45,23 @@ The seams, and why:
   ``RTCIceTransport._send``/``_recv`` (bound to the connection's ``send``/``recv`` in its
   constructor), replaced by one-coroutine equivalents over ``Connection._nominated``
   (``CandidatePair.protocol.transport.sendto(data, pair.remote_addr)``, as aioice does).
+* Direct SRTP receive (``receive_directly``, registered per connection by
+  ``lighten_ice_queue``): once DTLS is connected, the relay socket's callback decrypts each
+  SRTP packet with ``RTCDtlsTransport._rx_srtp``, finds its receiver in
+  ``_rtp_router.ssrc_table`` and, for the relay's primary codec, does what
+  ``RTCRtpReceiver._handle_rtp_packet`` does (``__remote_streams`` statistics for RTCP RR,
+  ``__nack_generator`` and ``_send_rtcp_nack``, VP8 depayloading, the relay's buffer,
+  ``_send_rtcp_pli``, ``__timestamp_mapper``) in one synchronous call, instead of a queue hop
+  into ``RTCDtlsTransport``'s receive task and a dozen coroutine frames per packet. RTX,
+  unknown payload types, SRTCP, DTLS and anything before the handshake still take aiortc's
+  path. (DTLS-level byte counters in ``getStats`` then miss these packets; nothing reads them.)
+* Direct RTP send (``send_directly``): each relay sender's ``_run_rtp`` is shadowed per
+  instance by :func:`_run_relay_rtp`, which sends the same packets (sequence numbers,
+  timestamp origin, abs-send-time and mid extensions, marker, the ``__rtp_history`` NACK
+  answers come from, the ``__ntp_timestamp``/``__rtp_timestamp``/``__octet_count``/
+  ``__packet_count`` its RTCP sender reports read) with one serialized header per frame,
+  ``RTCDtlsTransport._tx_srtp`` and the nominated pair's socket, and sets
+  ``__rtp_started``/``__rtp_exited`` as ``stop()`` expects.
 * ``RTCIceGatherer._connection`` and aioice's ``Connection.get_component_candidates``,
   ``StunProtocol``, ``Candidate``, ``candidate_foundation``, ``candidate_priority``: aioice
   binds host candidates on every interface with an ephemeral port; the relay binds one
@@ -57,11 +74,14 @@ import asyncio
 import collections
 import errno
 import fractions
+import functools
+import logging
 import random
 import socket
+import struct
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import aioice.ice
@@ -71,12 +91,15 @@ import aiortc.codecs
 import aiortc.rtcicetransport
 import aiortc.rtcrtpreceiver
 import av
+import pylibsrtp
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterFrame
-from aiortc.mediastreams import VIDEO_TIME_BASE, convert_timebase
+from aiortc.mediastreams import VIDEO_TIME_BASE, MediaStreamError, convert_timebase
+from aiortc.rtcdtlstransport import State as _DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, pack_remb_fci
+from aiortc.rtcrtpreceiver import StreamStatistics as _stream_statistics
+from aiortc.rtp import RTCP_PSFB_APP, RTP_HISTORY_SIZE, RtcpPsfbPacket, RtpPacket, pack_remb_fci
 
 from server.media.buffers import AUDIO_TIME_BASE, EncodedFrame, RelayFrame
 
@@ -91,6 +114,8 @@ _lock = threading.Lock()
 _receiver_module: Any = aiortc.rtcrtpreceiver
 _ice: Any = aioice.ice
 _stock_get_decoder: Callable[[RTCRtpCodecParameters], Any] | None = None
+_DTLS_CONNECTED = _DtlsState.CONNECTED
+log = logging.getLogger("sulh.media")
 
 
 _NTP_UNIX_OFFSET = 2208988800  # seconds from 1900-01-01 (NTP epoch) to 1970-01-01
@@ -332,6 +357,49 @@ def problems() -> list[str]:
         found.append("aioice Connection.recvfrom no longer refuses to read before nomination")
     if not hasattr(aioice.ice.Connection, "get_component_candidates"):
         found.append("aioice.ice.Connection.get_component_candidates is gone")
+    found += _direct_path_problems()
+    return found
+
+
+def _direct_path_problems() -> list[str]:
+    """What the direct receive and send paths need (see the module docstring)."""
+    found: list[str] = []
+    dtls = aiortc.rtcdtlstransport.RTCDtlsTransport
+    recv_next = getattr(dtls, "_recv_next", None)
+    for name in ("_rx_srtp", "unprotect", "_handle_rtp_data"):
+        if recv_next is None or name not in recv_next.__code__.co_names:
+            found.append(f"RTCDtlsTransport._recv_next no longer uses {name}")
+    route = getattr(dtls, "_handle_rtp_data", None)
+    if route is None or "_rtp_router" not in route.__code__.co_names:
+        found.append("RTCDtlsTransport._handle_rtp_data no longer routes with _rtp_router")
+    router = getattr(aiortc.rtcdtlstransport, "RtpRouter", None)
+    route_rtp = getattr(router, "route_rtp", None)
+    if route_rtp is None or "ssrc_table" not in route_rtp.__code__.co_names:
+        found.append("RtpRouter.route_rtp no longer uses ssrc_table")
+    send_rtp = getattr(dtls, "_send_rtp", None)
+    if send_rtp is None or "_tx_srtp" not in send_rtp.__code__.co_names:
+        found.append("RTCDtlsTransport._send_rtp no longer uses _tx_srtp")
+    if getattr(getattr(aiortc.rtcdtlstransport, "State", None), "CONNECTED", None) is None:
+        found.append("aiortc.rtcdtlstransport.State.CONNECTED is gone")
+    handle = getattr(RTCRtpReceiver, "_handle_rtp_packet", None)
+    names = handle.__code__.co_names if handle is not None else ()
+    for attr in (*_RECEIVER_ATTRS.values(), "_send_rtcp_nack", "_send_rtcp_pli", "_enabled"):
+        if attr not in names:
+            found.append(f"RTCRtpReceiver._handle_rtp_packet no longer uses {attr}")
+    if not callable(getattr(aiortc.rtcrtpreceiver, "StreamStatistics", None)):
+        found.append("aiortc.rtcrtpreceiver.StreamStatistics is gone")
+    run_rtp = getattr(RTCRtpSender, "_run_rtp", None)
+    names = run_rtp.__code__.co_names if run_rtp is not None else ()
+    for key, attr in _SENDER_ATTRS.items():
+        if key not in ("track", "encoder") and attr not in names:
+            found.append(f"RTCRtpSender._run_rtp no longer uses {attr}")
+    if "_send_rtp" not in names or "abs_send_time" not in names or "mid" not in names:
+        found.append("RTCRtpSender._run_rtp no longer sends abs-send-time and mid")
+    send = getattr(RTCRtpSender, "send", None)
+    if send is None or "_run_rtp" not in send.__code__.co_names:
+        found.append("RTCRtpSender.send no longer starts self._run_rtp")
+    if "_RTCRtpSender__track" not in RTCRtpSender.replaceTrack.__code__.co_names:
+        found.append("RTCRtpSender no longer keeps its track in __track")
     return found
 
 
@@ -439,8 +507,9 @@ class _DatagramQueue:
 
 
 def lighten_ice_queue(pc: RTCPeerConnection) -> None:
-    """Give each of ``pc``'s ICE connections a :class:`_DatagramQueue` (idempotent), and
-    let its ``RTCIceTransport`` send and receive through the nominated pair directly.
+    """Give each of ``pc``'s ICE connections a :class:`_DatagramQueue` (idempotent), let its
+    ``RTCIceTransport`` send and receive through the nominated pair directly, and let the
+    relay socket's callback handle SRTP itself (:class:`_DirectSrtp`).
 
     Only before ICE connects (nothing can be waiting on the old queue then: aioice's
     ``recvfrom`` refuses to read until a pair is nominated) and only while it is empty.
@@ -455,6 +524,8 @@ def lighten_ice_queue(pc: RTCPeerConnection) -> None:
             continue
         light = _DatagramQueue()
         setattr(connection, "_queue", light)  # noqa: B010
+        direct = _DirectSrtp(transceiver.receiver.transport, connection)
+        setattr(connection, "_sulh_direct_srtp", direct)  # noqa: B010
         send, recv = _direct_io(connection._nominated, light)
         setattr(ice, "_send", send)  # noqa: B010
         setattr(ice, "_recv", recv)  # noqa: B010
@@ -608,6 +679,9 @@ def _relay_protocol() -> Any:
 
         def datagram_received(self: Any, data: bytes, addr: tuple[Any, ...]) -> None:
             if data and data[0] > 3:  # RFC 7983: STUN is 0-3; DTLS 20-63; RTP/RTCP 128-191
+                direct = getattr(self.receiver, "_sulh_direct_srtp", None)
+                if direct is not None and 127 < data[0] < 192 and direct(data):
+                    return
                 self.receiver.data_received(data, self.local_candidate.component)
             else:
                 base.datagram_received(self, data, addr)
@@ -615,3 +689,322 @@ def _relay_protocol() -> Any:
         cls = type("RelayStunProtocol", (base,), {"datagram_received": datagram_received})
         _protocols[base] = cls
     return cls
+
+
+# ---------------------------------------------------------------------------- direct SRTP receive
+
+_RECEIVER_ATTRS = {
+    "codecs": "_RTCRtpReceiver__codecs",
+    "streams": "_RTCRtpReceiver__remote_streams",
+    "nack": "_RTCRtpReceiver__nack_generator",
+    "mapper": "_RTCRtpReceiver__timestamp_mapper",
+}
+_RTP_HEADER = struct.Struct("!BBHII")
+_resuming: set[asyncio.Task[None]] = set()
+
+
+def _run_now(coro: Coroutine[Any, Any, None]) -> None:
+    """Run ``coro`` to completion right now if it never suspends (aiortc's RTP handlers
+    only await sends, which do not suspend); otherwise finish it in a task."""
+    try:
+        yielded = coro.send(None)
+    except StopIteration:
+        return
+    task = asyncio.ensure_future(_resume(coro, yielded))
+    _resuming.add(task)
+    task.add_done_callback(_resuming.discard)
+
+
+async def _resume(coro: Coroutine[Any, Any, None], yielded: Any) -> None:
+    try:
+        while True:
+            if yielded is None:  # a bare yield (asyncio.sleep(0))
+                await asyncio.sleep(0)
+            else:  # a future, as Task.__step would wait for it
+                yielded._asyncio_future_blocking = False
+                await asyncio.wait([yielded])
+            try:
+                yielded = coro.send(None)
+            except StopIteration:
+                return
+    except asyncio.CancelledError:
+        coro.close()
+        raise
+
+
+class _Rtp:
+    """The parts of an RTP packet the relay's receive path reads (aiortc's ``RtpPacket``
+    builds header-extension objects the relay never uses)."""
+
+    __slots__ = ("_data", "marker", "payload", "payload_type", "sequence_number", "ssrc",
+                 "timestamp")
+
+    def __init__(self, payload_type: int, marker: int, sequence_number: int, timestamp: int,
+                 ssrc: int, payload: bytes) -> None:
+        self.payload_type = payload_type
+        self.marker = marker
+        self.sequence_number = sequence_number
+        self.timestamp = timestamp
+        self.ssrc = ssrc
+        self.payload = payload
+        self._data = b""
+
+
+def _vp8_payload(payload: bytes) -> bytes:
+    """The VP8 data after its payload descriptor (RFC 7741 section 4.2); ValueError if the
+    descriptor is truncated (as ``aiortc.codecs.vpx.VpxPayloadDescriptor.parse``)."""
+    if not payload:
+        raise ValueError("VPX descriptor is too short")
+    pos = 1
+    if payload[0] & 0x80:
+        if len(payload) < 2:
+            raise ValueError("VPX descriptor has truncated extended bits")
+        ext = payload[1]
+        pos = 2
+        if ext & 0x80:  # I: picture id, 7 or 15 bits
+            if len(payload) < pos + 1:
+                raise ValueError("VPX descriptor has truncated PictureID")
+            pos += 2 if payload[pos] & 0x80 else 1
+        if ext & 0x40:  # L: TL0PICIDX
+            pos += 1
+        if ext & 0x30:  # T or K: one shared byte
+            pos += 1
+        if len(payload) < pos:
+            raise ValueError("VPX descriptor is truncated")
+    return payload[pos:]
+
+
+class _DirectReceiver:
+    """One relay receiver's RTP handling, run straight from the socket callback: what
+    ``RTCRtpReceiver._handle_rtp_packet`` does for the relay's primary codec (RTCP
+    statistics, NACKs, depayloading, the relay's frame buffer, PLI, timestamp mapping),
+    without its estimator, source bookkeeping or decoder hand-off. Anything else (RTX,
+    an unknown payload type) still takes aiortc's own path."""
+
+    def __init__(self, receiver: RTCRtpReceiver, kind: str,
+                 deliver: Callable[[list[EncodedFrame]], None]) -> None:
+        self.receiver = receiver
+        self.video = kind == "video"
+        self.mime = "video/vp8" if self.video else "audio/opus"
+        self.deliver = deliver
+        self.payload_type = -1
+        self.clock_rate = 90000 if self.video else 48000
+        self.buffer: Any = getattr(receiver, _JITTER_ATTR)
+        self.streams: dict[int, Any] = getattr(receiver, _RECEIVER_ATTRS["streams"])
+        self.nack: Any = getattr(receiver, _RECEIVER_ATTRS["nack"])
+        self.mapper: Any = getattr(receiver, _RECEIVER_ATTRS["mapper"])
+
+    def accepts(self, payload_type: int) -> bool:
+        if self.payload_type < 0:
+            codecs = getattr(self.receiver, _RECEIVER_ATTRS["codecs"])
+            for pt, codec in codecs.items():
+                if codec.mimeType.lower() == self.mime:
+                    self.payload_type = pt
+                    self.clock_rate = codec.clockRate
+        return payload_type == self.payload_type
+
+    def handle(self, packet: _Rtp) -> None:
+        receiver = self.receiver
+        if not receiver._enabled:
+            return
+        ssrc = packet.ssrc
+        stats = self.streams.get(ssrc)
+        if stats is None:
+            stats = self.streams[ssrc] = _stream_statistics(self.clock_rate)
+        stats_packet: Any = packet
+        stats.add(stats_packet)  # reads sequence_number and timestamp only
+        nack = self.nack
+        if nack is not None and nack.add(packet):
+            _run_now(receiver._send_rtcp_nack(ssrc, sorted(nack.missing)))
+        payload = packet.payload
+        if payload:
+            try:
+                packet._data = _vp8_payload(payload) if self.video else payload
+            except ValueError:
+                return
+        pli, frame = self.buffer.add(packet)
+        if pli:
+            _run_now(receiver._send_rtcp_pli(ssrc))
+        if frame is not None:
+            frame.timestamp = self.mapper.map(frame.timestamp)
+            self.deliver(frame.encoded())
+
+
+class _DirectSrtp:
+    """Decrypts and handles a relay connection's SRTP packets in the socket callback,
+    instead of queueing each one for ``RTCDtlsTransport``'s receive task (one event-loop
+    pass and a dozen coroutine hops per packet). DTLS, SRTCP and anything before the DTLS
+    handshake completes still go through aiortc."""
+
+    def __init__(self, dtls: Any, connection: Any) -> None:
+        self.dtls = dtls
+        self.nominated: dict[int, Any] = connection._nominated
+        self.router = dtls._rtp_router
+        self.extensions = dtls._rtp_header_extensions_map
+        self.warned = False
+
+    def __call__(self, data: bytes) -> bool:
+        """Handle ``data`` (an SRTP or SRTCP packet); False: leave it to aiortc."""
+        dtls = self.dtls
+        srtp = dtls._rx_srtp
+        if (srtp is None or dtls._state is not _DTLS_CONNECTED or not self.nominated
+                or len(data) < 12 or 191 < data[1] < 209):  # SRTCP (RFC 5761 section 4)
+            return False
+        try:
+            rtp = srtp.unprotect(data)
+        except pylibsrtp.Error:
+            return True  # as aiortc: not authentic, dropped
+        try:
+            self._handle(rtp)
+        except Exception:  # a malformed packet from the peer must never stop the socket
+            if not self.warned:  # once per connection: a peer cannot flood the log
+                self.warned = True
+                log.warning("media.rtp_dropped")
+        return True
+
+    def _handle(self, rtp: bytes) -> None:
+        if len(rtp) < 12:
+            return
+        first, second, seq, timestamp, ssrc = _RTP_HEADER.unpack_from(rtp)
+        receiver = self.router.ssrc_table.get(ssrc)
+        direct = getattr(receiver, "_sulh_direct", None)
+        payload_type = second & 0x7F
+        if direct is None or first >> 6 != 2 or not direct.accepts(payload_type):
+            self._aiortc_path(rtp)
+            return
+        pos = 12 + 4 * (first & 0x0F)
+        end = len(rtp)
+        if first & 0x10:  # header extension: skipped (the relay reads none)
+            if end < pos + 4:
+                return
+            pos += 4 + 4 * ((rtp[pos + 2] << 8) | rtp[pos + 3])
+        if first & 0x20:  # padding
+            padding = rtp[-1]
+            if not padding or padding > end - pos:
+                return
+            end -= padding
+        if pos > end:
+            return
+        direct.handle(_Rtp(payload_type, second >> 7, seq, timestamp, ssrc, rtp[pos:end]))
+
+    def _aiortc_path(self, rtp: bytes) -> None:
+        try:
+            packet = RtpPacket.parse(rtp, self.extensions)
+        except ValueError:
+            return
+        receiver = self.router.route_rtp(packet)
+        if receiver is not None:
+            _run_now(receiver._handle_rtp_packet(packet, arrival_time_ms=aiortc.clock.current_ms()))
+
+
+def receive_directly(
+    receiver: RTCRtpReceiver, kind: str, deliver: Callable[[list[EncodedFrame]], None]
+) -> None:
+    """Handle ``receiver``'s RTP (primary codec) in its connection's socket callback (see
+    ``lighten_ice_queue``) and hand its frames to ``deliver``. Call before the receiver
+    starts, after ``set_receiver_buffer``."""
+    for name in _RECEIVER_ATTRS.values():
+        if not hasattr(receiver, name):
+            raise SeamMoved(f"RTCRtpReceiver.{name} is gone")
+    if not isinstance(getattr(receiver, "_sulh_direct", None), _DirectReceiver):
+        setattr(receiver, "_sulh_direct", _DirectReceiver(receiver, kind, deliver))  # noqa: B010
+
+
+# ---------------------------------------------------------------------------- direct RTP send
+
+_SENDER_ATTRS = {
+    "track": "_RTCRtpSender__track",
+    "encoder": _ENCODER_ATTR,
+    "started": "_RTCRtpSender__rtp_started",
+    "exited": "_RTCRtpSender__rtp_exited",
+    "history": "_RTCRtpSender__rtp_history",
+    "extensions": "_RTCRtpSender__rtp_header_extensions_map",
+    "mid": "_RTCRtpSender__mid",
+    "ntp": "_RTCRtpSender__ntp_timestamp",
+    "rtp_ts": "_RTCRtpSender__rtp_timestamp",
+    "octets": "_RTCRtpSender__octet_count",
+    "packets": "_RTCRtpSender__packet_count",
+}
+
+
+async def _run_relay_rtp(sender: RTCRtpSender, codec: RTCRtpCodecParameters) -> None:
+    """``RTCRtpSender._run_rtp`` for a relay sender: the same packets (sequence numbers,
+    timestamps, abs-send-time and mid extensions, marker, NACK history, SR counters), but a
+    frame's packets share one serialized header and go straight to the nominated ICE pair,
+    with no per-packet coroutine chain."""
+    names = _SENDER_ATTRS
+    getattr(sender, names["started"]).set()
+    sequence_number = random.randint(0, 65535)
+    timestamp_origin = random.randint(0, (1 << 32) - 1)
+    history: dict[int, RtpPacket] = getattr(sender, names["history"])
+    extensions = getattr(sender, names["extensions"])
+    mid = getattr(sender, names["mid"])
+    payload_type = int(codec.payloadType or 0)  # set by negotiation before the sender starts
+    ssrc = sender._ssrc
+    dtls: Any = sender.transport
+    nominated: dict[int, Any] = dtls.transport.iceGatherer._connection._nominated
+    try:
+        while True:
+            track = getattr(sender, names["track"])
+            if not track:
+                await asyncio.sleep(0.02)
+                continue
+            frame = await track.recv()
+            if not sender._enabled:
+                continue
+            payloads, frame_ts = getattr(sender, names["encoder"]).pack(frame)
+            if not payloads:
+                continue
+            pair = nominated.get(1)
+            srtp = dtls._tx_srtp
+            if dtls._state is not _DTLS_CONNECTED or pair is None or srtp is None:
+                raise ConnectionError("not connected")
+            send, address = pair.protocol.transport.sendto, pair.remote_addr
+            timestamp = (timestamp_origin + frame_ts) & 0xFFFFFFFF
+            abs_send_time = (aiortc.clock.current_ntp_time() >> 14) & 0x00FFFFFF
+            last = len(payloads) - 1
+            header: bytearray | None = None
+            octets = 0
+            for i, payload in enumerate(payloads):
+                packet = RtpPacket(payload_type=payload_type, sequence_number=sequence_number,
+                                   timestamp=timestamp, ssrc=ssrc)
+                packet.payload = payload
+                packet.marker = 1 if i == last else 0
+                packet.extensions.abs_send_time = abs_send_time
+                packet.extensions.mid = mid
+                history[sequence_number % RTP_HISTORY_SIZE] = packet
+                if header is None:
+                    data = packet.serialize(extensions)
+                    header = bytearray(data[: len(data) - len(payload)])
+                else:  # same header but for the marker bit and the sequence number
+                    header[1] = (packet.marker << 7) | payload_type
+                    header[2] = sequence_number >> 8
+                    header[3] = sequence_number & 0xFF
+                    data = bytes(header) + payload
+                send(srtp.protect(data), address)
+                octets += len(payload)
+                sequence_number = (sequence_number + 1) & 0xFFFF
+            setattr(sender, names["ntp"], aiortc.clock.current_ntp_time())
+            setattr(sender, names["rtp_ts"], timestamp)
+            setattr(sender, names["octets"], getattr(sender, names["octets"]) + octets)
+            setattr(sender, names["packets"], getattr(sender, names["packets"]) + last + 1)
+    except (asyncio.CancelledError, ConnectionError, MediaStreamError):
+        pass
+    except Exception:
+        log.warning("media.sender_failed", exc_info=True)
+    finally:
+        track = getattr(sender, names["track"])
+        if track:
+            track.stop()
+            setattr(sender, names["track"], None)
+        getattr(sender, names["exited"]).set()
+
+
+def send_directly(sender: RTCRtpSender) -> None:
+    """Make ``sender`` send relayed frames with :func:`_run_relay_rtp` (idempotent). Call
+    after ``pack_relay_frames`` and before the sender starts (``setLocalDescription``)."""
+    for name in _SENDER_ATTRS.values():
+        if not hasattr(sender, name):
+            raise SeamMoved(f"RTCRtpSender.{name} is gone")
+    if "_run_rtp" not in vars(sender):
+        setattr(sender, "_run_rtp", functools.partial(_run_relay_rtp, sender))  # noqa: B010

@@ -188,3 +188,38 @@ def test_relay_ice_transport_sends_and_receives_like_aioice() -> None:
             await recv()
 
     asyncio.run(run())
+
+
+def test_a_moved_symbol_of_the_direct_paths_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The direct receive and send paths shadow aiortc's per-packet methods: if aiortc's
+    own versions stop using the state they keep in step, the check says which."""
+    import aiortc.rtcdtlstransport
+
+    async def run_rtp(self: object, codec: object) -> None:
+        return None
+
+    monkeypatch.setattr(RTCRtpSender, "_run_rtp", run_rtp)
+    found = seam.problems()
+    assert any("_RTCRtpSender__rtp_history" in p for p in found)
+    assert any("_RTCRtpSender__packet_count" in p for p in found)
+    monkeypatch.undo()
+
+    async def handle(self: object, packet: object, arrival_time_ms: int) -> None:
+        return None
+
+    monkeypatch.setattr(aiortc.rtcrtpreceiver.RTCRtpReceiver, "_handle_rtp_packet", handle)
+    monkeypatch.setattr(aiortc.rtcdtlstransport.RTCDtlsTransport, "_send_rtp", handle)
+    found = seam.problems()
+    assert any("_RTCRtpReceiver__nack_generator" in p for p in found)
+    assert any("_RTCRtpReceiver__timestamp_mapper" in p for p in found)
+    assert any("_tx_srtp" in p for p in found)
+
+
+def test_direct_hooks_refuse_objects_without_the_private_state() -> None:
+    class Bare:
+        pass
+
+    with pytest.raises(seam.SeamMoved, match="RTCRtpReceiver"):
+        seam.receive_directly(Bare(), "video", lambda frames: None)  # type: ignore[arg-type]
+    with pytest.raises(seam.SeamMoved, match="RTCRtpSender"):
+        seam.send_directly(Bare())  # type: ignore[arg-type]
