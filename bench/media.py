@@ -1,6 +1,7 @@
 """Media relay benchmark: Sulh's forwarding relay vs aiortc's stock MediaRelay, one run.
 
     .venv/bin/python bench/media.py [--quick]
+    SULH_BENCH_PROFILE=/tmp/relay.prof ...   # cProfile each relay process (relay-<mode>.prof)
 
 Method (all on loopback, this machine):
 * The relay under test runs in its **own process** (``multiprocessing``, spawn); its CPU is
@@ -19,6 +20,9 @@ Method (all on loopback, this machine):
   the cost of forwarding one more stream to a sink; the relay process alone idles at
   ~0.01 % of a core (no per-process fixed cost), yet per-stream CPU falls as streams are
   added (see the capacity ramp), which the main figure, taken at two streams, includes.
+* Both relay processes run on the event loop the server runs on (``server/runtime.py``:
+  uvloop), so the comparison is between relay designs, not loops. The clients' process
+  uses asyncio's own loop.
 * Clients are real aiortc peer connections sending 640x480@30 VP8 (synthetic frames stamped
   with a barcode of their capture time, ``time.monotonic`` ms, shared by both processes) and
   Opus (silence with a 20 ms tone burst every 0.5 s). Video latency: decoded frame at the
@@ -62,15 +66,21 @@ W, H, FPS = 640, 480, 30
 # ------------------------------------------------------------------ relay process
 
 def _relay_main(conn: Any, mode: str) -> None:
+    from server import runtime
+
     if not os.environ.get("SULH_BENCH_PROFILE"):
-        asyncio.run(_relay_serve(conn, mode))
+        runtime.run(_relay_serve(conn, mode))
         return
     import cProfile
     import pstats
 
     profile = cProfile.Profile()
-    profile.runcall(asyncio.run, _relay_serve(conn, mode))
-    pstats.Stats(profile, stream=sys.stderr).sort_stats("tottime").print_stats(40)
+    profile.runcall(runtime.run, _relay_serve(conn, mode))
+    target = os.environ["SULH_BENCH_PROFILE"]
+    if target.endswith(".prof"):  # a path: keep the whole profile for pstats
+        profile.dump_stats(f"{target[:-5]}-{mode}.prof")
+    else:
+        pstats.Stats(profile, stream=sys.stderr).sort_stats("tottime").print_stats(40)
 
 
 async def _relay_serve(conn: Any, mode: str) -> None:
