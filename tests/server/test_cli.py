@@ -27,16 +27,21 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return {**env, "SULH_DATA_DIR": str(tmp_path / "data"), **extra}
 
 
-async def test_demo_prints_a_working_login_and_two_working_invites(tmp_path: Path) -> None:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server", "--port", str(port), "demo"],
+def _serve(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    """``python -m server ARGS`` with its stdout readable."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "server", *args],
         cwd=ROOT,
         env=_env(tmp_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     )
+
+
+async def test_demo_prints_a_working_login_and_two_working_invites(tmp_path: Path) -> None:
+    port = _free_port()
+    proc = _serve(tmp_path, "--port", str(port), "demo")
     try:
         lines: list[str] = []
         deadline = time.monotonic() + 30
@@ -105,14 +110,7 @@ def test_a_malformed_setting_stops_the_server_with_a_clear_message(tmp_path: Pat
 
 async def test_the_server_says_where_it_serves_and_on_which_event_loop(tmp_path: Path) -> None:
     port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server", "--port", str(port)],
-        cwd=ROOT,
-        env=_env(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    proc = _serve(tmp_path, "--port", str(port))
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
