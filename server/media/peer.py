@@ -95,13 +95,14 @@ class Peer:
             by_mid = {t.mid: t for t in self.pc.getTransceivers()}
             changed = self._configure(media, by_mid)
             seam.lighten_ice_queue(self.pc)
-            if self._config.public_ip or self._config.ports:
-                seam.bind_host_candidates(
-                    self.pc,
-                    bind_address=self._config.public_ip,
-                    announced_address=self._config.public_ip,
-                    ports=self._config.ports,
-                )
+            # Always the relay's own sockets (also with no address or ports configured: then
+            # aioice's host addresses, ephemeral ports), so media takes the direct path.
+            seam.bind_host_candidates(
+                self.pc,
+                bind_address=self._config.public_ip,
+                announced_address=self._config.public_ip,
+                ports=self._config.ports,
+            )
             # setLocalDescription gathers every candidate before returning: no trickle ICE.
             await self.pc.setLocalDescription(await self.pc.createAnswer())
             for t in self.pc.getTransceivers():

@@ -579,6 +579,9 @@ def restrict_codecs(transceiver: RTCRtpTransceiver, mime_type: str) -> bool:
     return True
 
 
+_RECEIVE_BUFFER = 262144  # bytes: aioice.turn.UDP_SOCKET_BUFFER_SIZE
+
+
 def _bind_udp(address: str, ports: tuple[int, int] | None) -> socket.socket:
     try:
         return _bind_in_range(address, ports)
@@ -605,6 +608,8 @@ def _bind_in_range(address: str, ports: tuple[int, int] | None) -> socket.socket
                 continue
             raise
         sock.setblocking(False)
+        # As aioice sizes its own host sockets: room for a keyframe's burst of packets.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER)
         return sock
     raise OSError(errno.EADDRINUSE, "no free UDP port in the configured range") from last
 
@@ -645,7 +650,12 @@ def _ranged_gatherer(
         chosen = [bind_address] if bind_address else list(addresses)
         candidates = []
         for address in chosen:
-            sock = _bind_udp(address, ports)
+            try:
+                sock = _bind_udp(address, ports)
+            except OSError:
+                if bind_address or ports:
+                    raise  # the configured address or range is unusable: say so
+                continue  # as aioice: an interface that cannot be bound is skipped
             transport, protocol = await loop.create_datagram_endpoint(
                 lambda: _relay_protocol()(connection), sock=sock
             )

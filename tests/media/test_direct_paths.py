@@ -174,3 +174,27 @@ async def test_a_handler_that_suspends_still_runs_to_its_end() -> None:
     assert done == ["quick", "started", "resumed", "finished"]
     assert not seam._resuming
 
+
+
+async def test_with_no_address_or_ports_configured_media_still_takes_the_relays_sockets(
+    loopback: None,
+) -> None:
+    """The default settings (no SULH_PUBLIC_IP, no SULH_RTC_PORTS): the relay binds its own
+    sockets on the host's addresses, and media flows through the direct paths."""
+    from server.media import MediaConfig
+
+    relay = CaseRelay(MediaConfig(), participants=("m", "v"))
+    m, v = Client("m", 1, "127.0.0.2", slots=1), Client("v", 2, "127.0.0.3", slots=1)
+    try:
+        await m.connect(relay)
+        await v.connect(relay)
+        relay.apply_routes(VICTIM_CAUCUS)
+        await wait_for(lambda: received(v, "video", 0) >= 10 and received(m, "video", 0) >= 10,
+                       10, "the caucus to see each other")
+        connection = _connection(relay, "v")
+        assert type(connection._nominated[1].protocol).__name__ == "RelayStunProtocol"
+        assert isinstance(connection._sulh_direct_srtp, seam._DirectSrtp)
+    finally:
+        await m.close()
+        await v.close()
+        await relay.close()
