@@ -38,13 +38,12 @@ import av
 from aiortc import RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError
 
+from server.logs import log
 from server.media import seam
 from server.media.buffers import EncodedFrame, is_vp8_keyframe
 from server.media.gate import Outbound
 from server.media.ice import MediaConfig
 from server.media.peer import OfferRejected, Peer
-
-log = logging.getLogger("sulh.media")
 
 Route = tuple[str, str]
 PLI_REPEAT = 0.25  # while a sink waits for a keyframe, ask again this often (PLI may be lost)
@@ -108,7 +107,7 @@ class CaseRelay:
         if "video" in changed:
             for sink in self.slots(pid):
                 self.outbound[(pid, sink)].video.restart()
-        log.info("media.negotiated", extra={"tracks": len(peer.pc.getTransceivers())})
+        log("media_negotiated", count=len(peer.pc.getTransceivers()))
         return answer
 
     def apply_routes(self, routes: frozenset[tuple[str, str]]) -> None:

@@ -85,6 +85,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import aioice.ice
+import aioice.turn
 import aiortc
 import aiortc.clock
 import aiortc.codecs
@@ -101,6 +102,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpreceiver import StreamStatistics as _stream_statistics
 from aiortc.rtp import RTCP_PSFB_APP, RTP_HISTORY_SIZE, RtcpPsfbPacket, RtpPacket, pack_remb_fci
 
+from server.logs import log
 from server.media.buffers import AUDIO_TIME_BASE, EncodedFrame, RelayFrame
 
 AIORTC_VERSION = "1.16.0"
@@ -115,7 +117,6 @@ _receiver_module: Any = aiortc.rtcrtpreceiver
 _ice: Any = aioice.ice
 _stock_get_decoder: Callable[[RTCRtpCodecParameters], Any] | None = None
 _DTLS_CONNECTED = _DtlsState.CONNECTED
-log = logging.getLogger("sulh.media")
 
 
 _NTP_UNIX_OFFSET = 2208988800  # seconds from 1900-01-01 (NTP epoch) to 1970-01-01
@@ -579,9 +580,6 @@ def restrict_codecs(transceiver: RTCRtpTransceiver, mime_type: str) -> bool:
     return True
 
 
-_RECEIVE_BUFFER = 262144  # bytes: aioice.turn.UDP_SOCKET_BUFFER_SIZE
-
-
 def _bind_udp(address: str, ports: tuple[int, int] | None) -> socket.socket:
     try:
         return _bind_in_range(address, ports)
@@ -609,7 +607,7 @@ def _bind_in_range(address: str, ports: tuple[int, int] | None) -> socket.socket
             raise
         sock.setblocking(False)
         # As aioice sizes its own host sockets: room for a keyframe's burst of packets.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, aioice.turn.UDP_SOCKET_BUFFER_SIZE)
         return sock
     raise OSError(errno.EADDRINUSE, "no free UDP port in the configured range") from last
 
@@ -799,7 +797,7 @@ class _DirectReceiver:
         self.deliver = deliver
         self.payload_type = -1
         self.clock_rate = 90000 if self.video else 48000
-        self.buffer: Any = getattr(receiver, _JITTER_ATTR)
+        self.buffer: Any = receiver_buffer(receiver)
         self.streams: dict[int, Any] = getattr(receiver, _RECEIVER_ATTRS["streams"])
         self.nack: Any = getattr(receiver, _RECEIVER_ATTRS["nack"])
         self.mapper: Any = getattr(receiver, _RECEIVER_ATTRS["mapper"])
@@ -850,7 +848,6 @@ class _DirectSrtp:
         self.dtls = dtls
         self.nominated: dict[int, Any] = connection._nominated
         self.router = dtls._rtp_router
-        self.extensions = dtls._rtp_header_extensions_map
         self.warned = False
 
     def __call__(self, data: bytes) -> bool:
@@ -869,7 +866,7 @@ class _DirectSrtp:
         except Exception:  # a malformed packet from the peer must never stop the socket
             if not self.warned:  # once per connection: a peer cannot flood the log
                 self.warned = True
-                log.warning("media.rtp_dropped")
+                log("media_rtp_dropped", level=logging.WARNING)
         return True
 
     def _handle(self, rtp: bytes) -> None:
@@ -898,13 +895,8 @@ class _DirectSrtp:
         direct.handle(_Rtp(payload_type, second >> 7, seq, timestamp, ssrc, rtp[pos:end]))
 
     def _aiortc_path(self, rtp: bytes) -> None:
-        try:
-            packet = RtpPacket.parse(rtp, self.extensions)
-        except ValueError:
-            return
-        receiver = self.router.route_rtp(packet)
-        if receiver is not None:
-            _run_now(receiver._handle_rtp_packet(packet, arrival_time_ms=aiortc.clock.current_ms()))
+        """Parse, route and handle as aiortc does for a decrypted packet."""
+        _run_now(self.dtls._handle_rtp_data(rtp, arrival_time_ms=aiortc.clock.current_ms()))
 
 
 def receive_directly(
@@ -1000,8 +992,8 @@ async def _run_relay_rtp(sender: RTCRtpSender, codec: RTCRtpCodecParameters) -> 
             setattr(sender, names["packets"], getattr(sender, names["packets"]) + last + 1)
     except (asyncio.CancelledError, ConnectionError, MediaStreamError):
         pass
-    except Exception:
-        log.warning("media.sender_failed", exc_info=True)
+    except Exception as exc:  # never a traceback: it could carry packet or address values
+        log("media_sender_failed", level=logging.WARNING, reason=type(exc).__name__)
     finally:
         track = getattr(sender, names["track"])
         if track:
