@@ -5,8 +5,9 @@ The same protocol tests run against both: the ``node`` fixture is parametrised.
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -79,8 +80,11 @@ class Node:
         return people[0], people[1], people[2]
 
 
-async def start_node(settings: Settings, store: Store, key: bytes) -> tuple[web.AppRunner, Node]:
-    app = build_app(settings, store=store, master_key=key)
+async def start_node(
+    settings: Settings, store: Store, key: bytes, clock: Callable[[], float] = time.time
+) -> tuple[web.AppRunner, Node]:
+    """A node on a free port; Auth, the domain and the store all read ``clock``."""
+    app = build_app(settings, store=store, master_key=key, clock=clock)
     app[services_key].accounts = AccountBook(store, app[services_key].keyring, None)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

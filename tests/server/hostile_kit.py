@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import socketio
-from aiohttp import web
 
 from rooms import Case
 from server.config import Settings
@@ -199,29 +198,12 @@ async def timed_node(
         prefix = f"t{uuid.uuid4().hex[:10]}:"
         settings = replace(settings, redis_url=redis_url, redis_prefix=prefix)
         store = RedisStore(str(redis_url), prefix=prefix)
-    runner, node = await _start(settings, store, clock)
+    runner, node = await start_node(
+        settings, store, b"k" * 32, clock if clock is not None else time.time
+    )
     node.backend = backend
     try:
         yield TimedNode(node, clock)
     finally:
         await runner.cleanup()
 
-
-async def _start(
-    settings: Settings, store: Store, clock: Callable[[], float] | None
-) -> tuple[web.AppRunner, Node]:
-    if clock is None:
-        return await start_node(settings, store, b"k" * 32)
-    # Same as conftest.start_node, but Auth, the domain and the store share the fake clock.
-    import server.app as app_module
-    from server.auth import AccountBook
-    from server.state import services_key
-
-    app = app_module.build_app(settings, store=store, master_key=b"k" * 32, clock=clock)
-    app[services_key].accounts = AccountBook(store, app[services_key].keyring, None)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, Node(f"http://127.0.0.1:{port}", app[services_key], "memory")
